@@ -1,0 +1,50 @@
+"""The ``marketcast`` command line. Thin: parses options, calls the library, maps errors to exit codes.
+
+Every :class:`~marketcast.errors.MarketcastError` becomes one line on stderr and exit status 2.
+Nothing heavy is imported here: ``marketcast --version`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from marketcast.cli import backtest as _backtest  # noqa: F401  (registers the command)
+from marketcast.cli import data as _data
+from marketcast.cli import demo as _demo  # noqa: F401
+from marketcast.cli import volatility as _volatility  # noqa: F401
+from marketcast.cli._app import app
+from marketcast.errors import MarketcastError
+
+app.add_typer(_data.app, name="data")
+
+__all__ = ["app", "main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    try:
+        result = app(args=argv, prog_name="marketcast", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except MarketcastError as exc:
+        typer.echo(f"marketcast: error: {exc}", err=True)
+        return 2
+    except typer.Exit as exc:
+        return int(getattr(exc, "exit_code", 0) or 0)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("marketcast: interrupted", err=True)
+        return 130
+    except typer.TyperException as exc:  # usage errors: bad option, missing argument
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            typer.echo(f"marketcast: error: {exc}", err=True)
+        return int(getattr(exc, "exit_code", 2))
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

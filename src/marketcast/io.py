@@ -1,0 +1,76 @@
+"""Writing result tables: CSV, Parquet or JSON, atomically.
+
+A result file either appears complete or not at all: the table is written to a temporary file
+in the same folder and renamed over the target, so a crash or a bad input never leaves a
+partial file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from marketcast.errors import DataError
+
+__all__ = ["OUTPUT_FORMATS", "check_output_path", "write_table", "atomic_write_text"]
+
+OUTPUT_FORMATS = (".csv", ".parquet", ".json")
+
+
+def check_output_path(path: str | Path) -> Path:
+    """Validate an output path before any work is done: known suffix, existing folder."""
+    p = Path(path)
+    if p.suffix.lower() not in OUTPUT_FORMATS:
+        raise DataError(f"{p}: unsupported output format '{p.suffix or '(none)'}' (use .csv, .parquet or .json)")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise DataError(f"{p}: folder '{parent}' does not exist")
+    if p.is_dir():
+        raise DataError(f"{p}: is a directory")
+    return p
+
+
+def _atomic_replace(target: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` to ``path`` (format from the suffix) atomically; dates as ISO strings."""
+    target = check_output_path(path)
+    out = frame.copy()
+    for col in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[col]):
+            out[col] = out[col].dt.strftime("%Y-%m-%d")
+    suffix = target.suffix.lower()
+    if suffix == ".csv":
+        _atomic_replace(target, lambda tmp: out.to_csv(tmp, index=False, float_format="%.10g"))
+    elif suffix == ".parquet":
+        _atomic_replace(target, lambda tmp: out.to_parquet(tmp, index=False))
+    else:
+        _atomic_replace(target, lambda tmp: out.to_json(tmp, orient="records", indent=1, double_precision=12))
+    return target
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write a text file atomically (reports, manifests)."""
+    target = Path(path)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+    _atomic_replace(target, write)
+    return target

@@ -1,0 +1,152 @@
+"""The two model protocols every marketcast model follows.
+
+* :class:`Forecaster` (prices): ``fit(y)`` on a date-indexed history returns ``self``;
+  ``predict(horizon)`` returns the next ``horizon`` values (recursive where the paper is);
+  ``forecast(y, horizon)`` does both on a fresh clone. Hyper-parameters live in ``__init__``,
+  learned state ends in ``_`` (scikit-learn's convention), so :meth:`Forecaster.clone` gives an
+  untrained copy for every backtest slice.
+* :class:`VolatilityModel`: one-step volatility forecasts from windows of log returns. The
+  rolling engine hands a whole stack of windows to :meth:`VolatilityModel.forecast_windows`,
+  so a model that can vectorise across windows (DD-EWMA) does, and others loop.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+from marketcast.data.series import as_series
+from marketcast.errors import DataError, ModelError, NotFittedError
+
+__all__ = ["Estimator", "Forecaster", "VolatilityModel", "VolatilityForecast"]
+
+
+class Estimator:
+    """Parameter handling shared by all models (scikit-learn style)."""
+
+    name: ClassVar[str] = ""
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        if cls.__init__ is object.__init__:
+            return []
+        params = inspect.signature(cls.__init__).parameters.values()
+        skip = (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+        return [p.name for p in params if p.name != "self" and p.kind not in skip]
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyper-parameters as given to ``__init__``."""
+        return {p: getattr(self, p) for p in self._param_names()}
+
+    def set_params(self, **params: Any) -> Self:
+        valid = set(self._param_names())
+        for key, value in params.items():
+            if key not in valid:
+                raise ModelError(f"{self.name or type(self).__name__}: unknown parameter '{key}' (valid: {', '.join(sorted(valid))})")
+            setattr(self, key, value)
+        return self
+
+    def clone(self) -> Self:
+        """An unfitted copy with the same hyper-parameters."""
+        return type(self)(**self.get_params())
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Forecaster(Estimator):
+    """Base class of point forecasters of a price (or any positive) series."""
+
+    #: True when multi-step forecasts feed earlier forecasts back as inputs.
+    recursive: ClassVar[bool] = True
+
+    def min_history(self, horizon: int = 1) -> int:
+        """The fewest observations :meth:`fit` accepts (for a later ``predict(horizon)``)."""
+        return 1
+
+    def fit(self, y: pd.Series | np.ndarray) -> Self:
+        """Fit on the history ``y``; returns ``self``."""
+        series = as_series(y, name=self.name or "y", positive=False)
+        need = self.min_history()
+        if len(series) < need:
+            raise DataError(f"{series.attrs.get('source', 'series')}: {len(series)} rows, but {self.name} needs at least {need}")
+        self._fit(series)
+        self.n_obs_ = len(series)
+        self.last_date_ = series.index[-1]
+        return self
+
+    def predict(self, horizon: int) -> np.ndarray:
+        """Forecast the next ``horizon`` values after the end of the fitted history."""
+        if not hasattr(self, "n_obs_"):
+            raise NotFittedError(f"{self.name or type(self).__name__}: call fit() before predict()")
+        if int(horizon) < 1:
+            raise ModelError(f"horizon must be at least 1, got {horizon}")
+        out = np.asarray(self._predict(int(horizon)), dtype=np.float64)
+        if out.shape != (int(horizon),):
+            raise ModelError(f"{self.name}: predicted shape {out.shape}, expected ({horizon},)")
+        return out
+
+    def forecast(self, y: pd.Series | np.ndarray, horizon: int) -> np.ndarray:
+        """Fit a fresh clone on ``y`` and forecast ``horizon`` steps; ``self`` is left untouched."""
+        return self.clone().fit(y).predict(horizon)
+
+    # Subclasses implement these two.
+    def _fit(self, y: pd.Series) -> None:
+        raise NotImplementedError
+
+    def _predict(self, horizon: int) -> np.ndarray:
+        raise NotImplementedError
+
+
+@dataclass
+class VolatilityForecast:
+    """One-step volatility forecasts for a stack of windows.
+
+    ``volatility`` has one value per window; ``extra`` holds model-specific columns (e.g. the
+    DD-EWMA smoothing constant ``alpha`` and in-sample ``rmse``); ``dof`` overrides the
+    sign-correlation degrees of freedom for models that estimate their own (GARCH-t).
+    """
+
+    volatility: np.ndarray
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+    dof: np.ndarray | None = None
+
+
+class VolatilityModel(Estimator):
+    """Base class of one-step volatility forecasters fitted on windows of log returns."""
+
+    def forecast_windows(self, returns: np.ndarray, stats, dates: np.ndarray | None = None) -> VolatilityForecast:
+        """One-step forecasts for each row of ``returns`` (shape ``(n_windows, window)``).
+
+        ``stats`` is the :class:`marketcast.stats.WindowStats` of those windows (sign
+        correlation, degrees of freedom, sample volatilities ``z``); ``dates`` the dates of the
+        returns, same shape, for models that need a calendar (Prophet).
+        """
+        raise NotImplementedError
+
+    def fit(self, returns: pd.Series | np.ndarray) -> Self:
+        """Fit on one window of log returns; the forecast is in ``volatility_``."""
+        from marketcast.stats import window_stats
+
+        r = as_series(returns, name="returns", positive=False)
+        st = window_stats(r.to_numpy()[None, :])
+        dates = r.index.to_numpy()[None, :]
+        res = self.forecast_windows(r.to_numpy()[None, :], st, dates)
+        self.volatility_ = float(res.volatility[0])
+        self.rho_ = float(st.rho[0])
+        self.dof_ = float(res.dof[0]) if res.dof is not None else float(st.dof[0])
+        self.cdf_mean_ = float(st.cdf_mean[0])
+        for key, value in res.extra.items():
+            setattr(self, f"{key}_", float(np.asarray(value)[0]))
+        return self
+
+    def forecast(self, horizon: int = 1) -> np.ndarray:
+        """Volatility forecasts; one-step models give a flat path beyond the first step."""
+        if not hasattr(self, "volatility_"):
+            raise NotFittedError(f"{self.name or type(self).__name__}: call fit() before forecast()")
+        return np.full(int(horizon), self.volatility_)

@@ -1,0 +1,162 @@
+"""Rolling one-step volatility and risk forecasts (Table V-VII of the VIX paper).
+
+The forecast for trading day *t* uses the ``window`` log returns that end on the trading day
+before *t*: with a window of 504, the returns of 2019-05-23..2021-05-21 forecast 2021-05-24.
+All forecast dates are computed as one stack of windows, so a model that vectorises across
+windows (DD-EWMA) forecasts a month of days in about the time of one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from marketcast.data.series import as_series, source_of
+from marketcast.errors import DataError, ModelError
+from marketcast.models.base import VolatilityModel
+from marketcast.risk import conditional_value_at_risk, mean_absolute_deviation, value_at_risk
+from marketcast.stats import log_returns, window_stats
+
+__all__ = ["rolling_volatility", "forecast_dates", "VOLATILITY_COLUMNS"]
+
+VOLATILITY_COLUMNS = [
+    "date", "model", "volatility", "var", "cvar", "mad", "rho", "dof",
+    "abs_return", "window_start", "window_end",
+]
+
+
+def forecast_dates(
+    returns: pd.Series, window: int, start=None, end=None
+) -> tuple[np.ndarray, pd.DatetimeIndex]:
+    """Positions (in ``returns``) and dates of the days to forecast.
+
+    Without ``start`` and ``end`` this is the next business day after the data (a live
+    forecast). Days inside the data are its trading days in ``[start, end]``; when ``end`` is
+    omitted or lies past the data, the next business day after the last one is added.
+    """
+    idx = returns.index
+    live = idx[-1] + pd.offsets.BDay(1)
+    lo = pd.Timestamp(start) if start is not None else None
+    hi = pd.Timestamp(end) if end is not None else None
+    if lo is None and hi is None:
+        pos = np.array([len(idx)])
+        dates = pd.DatetimeIndex([live])
+    else:
+        mask = np.ones(len(idx), dtype=bool)
+        if lo is not None:
+            mask &= idx >= lo
+        if hi is not None:
+            mask &= idx <= hi
+        pos = np.flatnonzero(mask)
+        dates = idx[pos]
+        if (hi is None or hi >= live) and (lo is None or lo <= live):
+            pos = np.append(pos, len(idx))
+            dates = dates.append(pd.DatetimeIndex([live]))
+    if pos.size == 0:
+        raise DataError(f"{source_of(returns)}: no trading days between {_d(lo)} and {_d(hi)}")
+    first = int(pos[0])
+    if first < window:
+        have = first
+        when = dates[0].date()
+        raise DataError(
+            f"{source_of(returns)}: {have} returns before {when}, but a window of {window} returns needs {window}"
+        )
+    return pos, dates
+
+
+def _d(ts) -> str:
+    return "the start" if ts is None else str(pd.Timestamp(ts).date())
+
+
+def _resolve_models(models: Sequence[str | VolatilityModel]) -> list[VolatilityModel]:
+    from marketcast.models.registry import get_model
+
+    out = []
+    for m in models:
+        out.append(get_model(m, "volatility") if isinstance(m, str) else m)
+    if not out:
+        raise ModelError("no volatility models given")
+    return out
+
+
+def rolling_volatility(
+    prices: pd.Series,
+    *,
+    window: int = 504,
+    start=None,
+    end=None,
+    models: Sequence[str | VolatilityModel] = ("dd-ewma",),
+    tail: float = 0.05,
+    notional: float = 1000.0,
+    progress: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
+    """One-step volatility, VaR, CVaR and MAD forecasts for each day in ``[start, end]``.
+
+    Parameters
+    ----------
+    prices
+        Daily prices (a validated series, see :func:`marketcast.data.as_series`).
+    window
+        Number of log returns each forecast is fitted on (504 in the paper).
+    start, end
+        First and last day to forecast; see :func:`forecast_dates`.
+    models
+        Volatility model names or instances.
+    tail, notional
+        Tail probability and position size for VaR and CVaR (0.05 and 1000 in Table VI).
+
+    Returns
+    -------
+    DataFrame
+        One row per forecast date and model with :data:`VOLATILITY_COLUMNS` plus the model's
+        own columns (DD-EWMA: ``alpha``, ``rmse``). ``abs_return`` is the realised
+        :math:`|r_t|` (missing for a live forecast). ``rho``, ``dof`` and ``mad`` come from the
+        window's sign correlation, as in the paper.
+    """
+    if not 0 < tail < 1:
+        raise DataError(f"--tail must lie in (0, 1), got {tail}")
+    if notional <= 0:
+        raise DataError(f"--notional must be positive, got {notional}")
+    if window < 10:
+        raise DataError(f"--window must be at least 10 returns, got {window}")
+    prices = as_series(prices)
+    returns = log_returns(prices)
+    pos, dates = forecast_dates(returns, window, start, end)
+    r = returns.to_numpy()
+    view = np.lib.stride_tricks.sliding_window_view(r, window)
+    windows = view[pos - window]
+    date_view = np.lib.stride_tricks.sliding_window_view(returns.index.to_numpy(), window)
+    window_dates = date_view[pos - window]
+    st = window_stats(windows)
+    realised = np.full(pos.size, np.nan)
+    inside = pos < len(r)
+    realised[inside] = np.abs(r[pos[inside]])
+    frames = []
+    for model in _resolve_models(models):
+        res = model.forecast_windows(windows, st, window_dates)
+        dof = res.dof if res.dof is not None else st.dof
+        frame = pd.DataFrame(
+            {
+                "date": dates,
+                "model": model.name,
+                "volatility": res.volatility,
+                "var": value_at_risk(res.volatility, dof, tail, notional),
+                "cvar": conditional_value_at_risk(res.volatility, dof, tail, notional),
+                "mad": mean_absolute_deviation(res.volatility, st.rho, st.cdf_mean),
+                "rho": st.rho,
+                "dof": dof,
+                "abs_return": realised,
+                "window_start": pd.DatetimeIndex(window_dates[:, 0]),
+                "window_end": pd.DatetimeIndex(window_dates[:, -1]),
+            }
+        )
+        for key, value in res.extra.items():
+            frame[key] = value
+        frames.append(frame)
+        if progress is not None:
+            progress(1)
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs = {"tail": tail, "notional": notional, "window": window, "source": source_of(prices)}
+    return out
