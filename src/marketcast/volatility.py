@@ -22,7 +22,7 @@ from marketcast.stats import log_returns, window_stats
 __all__ = ["rolling_volatility", "forecast_dates", "VOLATILITY_COLUMNS"]
 
 VOLATILITY_COLUMNS = [
-    "date", "model", "volatility", "var", "cvar", "mad", "rho", "dof",
+    "date", "model", "volatility", "var", "cvar", "mad", "rho", "dof", "distribution",
     "abs_return", "window_start", "window_end",
 ]
 
@@ -113,7 +113,9 @@ def rolling_volatility(
         One row per forecast date and model with :data:`VOLATILITY_COLUMNS` plus the model's
         own columns (DD-EWMA: ``alpha``, ``rmse``). ``abs_return`` is the realised
         :math:`|r_t|` (missing for a live forecast). ``rho``, ``dof`` and ``mad`` come from the
-        window's sign correlation, as in the paper.
+        window's sign correlation, as in the paper; ``distribution`` says whether the risk
+        figures use the t or, where the sign correlation reaches sqrt(2/pi), the normal
+        (``dof`` is then infinite, which JSON writes as null).
     """
     if not 0 < tail < 1:
         raise DataError(f"--tail must lie in (0, 1), got {tail}")
@@ -147,6 +149,7 @@ def rolling_volatility(
                 "mad": mean_absolute_deviation(res.volatility, st.rho, st.cdf_mean),
                 "rho": st.rho,
                 "dof": dof,
+                "distribution": np.where(np.isinf(dof), "normal", "t"),
                 "abs_return": realised,
                 "window_start": pd.DatetimeIndex(window_dates[:, 0]),
                 "window_end": pd.DatetimeIndex(window_dates[:, -1]),

@@ -76,8 +76,10 @@ def print_frame(frame, *, title: str | None = None, caption: str | None = None) 
 
 @contextlib.contextmanager
 def progress(description: str, total: int, quiet: bool) -> Iterator[Callable[[int], None]]:
-    """A Rich progress bar on stderr; a no-op when quiet."""
-    if quiet or total <= 0:
+    """A Rich progress bar on stderr; a no-op when quiet or when stderr is not a terminal."""
+    import sys
+
+    if quiet or total <= 0 or not sys.stderr.isatty():
         yield lambda n=1: None
         return
     from rich.console import Console

@@ -40,4 +40,4 @@ def volatility(
              f"(window {window}, tail {tail:g}, notional {notional:g})")
     caption = "Each forecast uses only the returns up to the day before it (no look-ahead)."
     write_or_print(frame, out, title=title, caption=caption, quiet=quiet,
-                   columns=VOLATILITY_COLUMNS[:9] + ["alpha"])
+                   columns=VOLATILITY_COLUMNS[:8] + ["abs_return", "alpha"])

@@ -81,6 +81,7 @@ class PriceData:
     lines: np.ndarray
     original_columns: dict[str, str] = field(default_factory=dict)
     dropped_duplicates: int = 0
+    headers: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -103,7 +104,7 @@ class PriceData:
         raise DataError(f"{self.name}: no column '{column}' (columns: {self._column_list()})")
 
     def _column_list(self) -> str:
-        return ", ".join(self.original_columns.get(c, c) for c in self.frame.columns)
+        return ", ".join(self.headers or [self.original_columns.get(c, c) for c in self.frame.columns])
 
     def line_of(self, position: int) -> int:
         return int(self.lines[position])
@@ -237,6 +238,7 @@ def _normalise(
         lines=lines,
         original_columns={c: original[c] for c in frame.columns},
         dropped_duplicates=dropped,
+        headers=tuple(original.values()),
     )
 
 
@@ -284,13 +286,17 @@ def _parse_dates(col: pd.Series, *, name: str, column: str, lines: np.ndarray) -
         raise DataError(f"{name}: line {lines[i]}: column '{column}': empty date")
     # Strip a time of day or a timezone: these are daily series.
     text = text.str.replace(r"[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2}|Z)?$", "", regex=True)
-    candidates = []
+    candidates, partial = [], []
     for fmt, label in _DATE_FORMATS:
         parsed = pd.to_datetime(text, format=fmt, errors="coerce")
         ok = int(parsed.notna().sum())
         if ok == len(text):
             candidates.append((fmt, label, parsed))
-        elif ok >= 0.9 * len(text) and ok > 0:
+        elif ok > 0:
+            partial.append((ok, label, parsed))
+    if not candidates and partial:
+        ok, label, parsed = max(partial, key=lambda c: c[0])
+        if ok >= 0.9 * len(text):
             bad = int(np.flatnonzero(parsed.isna().to_numpy())[0])
             raise DataError(
                 f"{name}: line {lines[bad]}: column '{column}': '{text.iloc[bad]}' is not a date "

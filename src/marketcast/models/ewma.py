@@ -30,7 +30,7 @@ ALPHA_GRID = np.round(np.arange(1, 31) / 100.0, 2)
 
 
 def ewma_paths(z: np.ndarray, alphas: np.ndarray, s0: np.ndarray) -> np.ndarray:
-    """Smoothed paths :math:`S_0..S_k` of eq. (6) for every window and alpha.
+    """Smoothed values :math:`S_1..S_k` of eq. (6) for every window and alpha.
 
     Parameters
     ----------
@@ -39,29 +39,34 @@ def ewma_paths(z: np.ndarray, alphas: np.ndarray, s0: np.ndarray) -> np.ndarray:
     alphas : ndarray, shape (a,)
         Smoothing constants in (0, 1).
     s0 : ndarray, shape (m,)
-        Initial values.
+        Initial values :math:`S_0`.
 
     Returns
     -------
-    ndarray, shape (m, a, k + 1)
+    ndarray, shape (m, a, k)
+        ``out[..., j - 1]`` is :math:`S_j`.
     """
-    z = np.atleast_2d(z)
+    z = np.atleast_2d(np.asarray(z, dtype=np.float64))
     alphas = np.asarray(alphas, dtype=np.float64)
+    s0 = np.asarray(s0, dtype=np.float64).reshape(-1)
     m, k = z.shape
-    decay = 1.0 - alphas
-    out = np.empty((m, alphas.size, k + 1))
-    out[:, :, 0] = np.asarray(s0, dtype=np.float64).reshape(m)[:, None]
+    log_decay = np.log1p(-alphas)[:, None]
     # Longest chunk with decay**-chunk <= 1e150, so the cumulative sums keep full precision.
-    chunk = max(1, int(150.0 / -np.log10(decay.min()))) if decay.min() < 1 else k
-    start = 0
-    while start < k:
-        n = min(chunk, k - start)
-        powers = decay[:, None] ** np.arange(1, n + 1)  # (a, n)
-        acc = np.cumsum(z[:, None, start : start + n] / powers[None], axis=-1)
-        out[:, :, start + 1 : start + n + 1] = powers[None] * (
-            out[:, :, start, None] + alphas[None, :, None] * acc
-        )
-        start += n
+    chunk = int(min(k, max(1, 150.0 * np.log(10.0) / -log_decay.min())))
+    steps = np.arange(1, chunk + 1)
+    powers = np.exp(log_decay * steps)  # (a, chunk): (1 - alpha)^j
+    inverse = np.exp(-log_decay * steps)
+    out = np.empty((m, alphas.size, k))
+    start_value = np.broadcast_to(s0[:, None, None], (m, alphas.size, 1))
+    for first in range(0, k, chunk):
+        n = min(chunk, k - first)
+        buf = out[:, :, first : first + n]
+        np.multiply(z[:, None, first : first + n], inverse[:, :n], out=buf)
+        np.cumsum(buf, axis=-1, out=buf)
+        buf *= alphas[:, None]
+        buf += start_value
+        buf *= powers[:, :n]
+        start_value = buf[:, :, n - 1 : n]
     return out
 
 
@@ -85,13 +90,18 @@ def dd_ewma(z: np.ndarray, alphas: np.ndarray = ALPHA_GRID, init_fraction: float
     l = max(1, int(k * init_fraction))
     if k <= l:
         raise ModelError(f"dd-ewma: a window of {k} values is too short (needs more than {l})")
+    alphas = np.asarray(alphas, dtype=np.float64)
     s = ewma_paths(z, alphas, z[:, :l].mean(axis=-1))
-    fess = ((z[:, None, l:] - s[:, :, l:k]) ** 2).sum(axis=-1)  # (m, a)
+    last = s[:, :, k - 1].copy()
+    # The forecast of Z_t (t = l+1..k, 1-based) is S_{t-1}: errors computed in place.
+    errors = s[:, :, l - 1 : k - 1]
+    errors -= z[:, None, l:]
+    fess = np.einsum("mak,mak->ma", errors, errors)
     best = fess.argmin(axis=-1)
     rows = np.arange(z.shape[0])
     return DDEWMAFit(
-        alpha=np.asarray(alphas)[best],
-        volatility=s[rows, best, k],
+        alpha=alphas[best],
+        volatility=last[rows, best],
         rmse=np.sqrt(fess[rows, best] / (k - l)),
         fess=fess,
     )
@@ -123,10 +133,10 @@ class DDEWMA(VolatilityModel):
         out = np.empty(stats.z.shape[0])
         alpha = np.empty_like(out)
         rmse = np.empty_like(out)
-        # Bounded memory: 128 windows x 30 alphas x (W + 1) doubles at a time.
-        for start in range(0, stats.z.shape[0], 128):
-            res = dd_ewma(stats.z[start : start + 128], alphas, self.init_fraction)
-            out[start : start + 128] = res.volatility
-            alpha[start : start + 128] = res.alpha
-            rmse[start : start + 128] = res.rmse
+        # 32 windows x 30 alphas x W doubles at a time: bounded memory that stays in cache.
+        for start in range(0, stats.z.shape[0], 32):
+            res = dd_ewma(stats.z[start : start + 32], alphas, self.init_fraction)
+            out[start : start + 32] = res.volatility
+            alpha[start : start + 32] = res.alpha
+            rmse[start : start + 32] = res.rmse
         return VolatilityForecast(out, {"alpha": alpha, "rmse": rmse})

@@ -1,0 +1,50 @@
+"""Rolling volatility: window alignment, live forecasts, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from marketcast.errors import DataError
+from marketcast.models.ewma import dd_ewma
+from marketcast.stats import log_returns, sample_volatility
+from marketcast.volatility import rolling_volatility
+
+
+@pytest.fixture
+def prices():
+    rng = np.random.default_rng(11)
+    idx = pd.bdate_range("2019-01-01", periods=400)
+    s = pd.Series(20 * np.exp(np.cumsum(rng.standard_t(4, 400) * 0.05)), index=idx)
+    s.attrs["source"] = "sim.csv"
+    return s
+
+
+def test_forecast_for_day_t_uses_the_window_ending_the_day_before(prices):
+    out = rolling_volatility(prices, window=250, start=prices.index[300], end=prices.index[305])
+    r = log_returns(prices)
+    assert len(out) == 6
+    for row in out.itertuples():
+        i = r.index.get_loc(row.date)
+        w = r.iloc[i - 250 : i]
+        assert row.window_end == w.index[-1] and row.window_end < row.date and row.window_start == w.index[0]
+        assert row.volatility == pytest.approx(dd_ewma(sample_volatility(w.to_numpy())).volatility[0], rel=1e-12)
+        assert row.abs_return == pytest.approx(abs(r.loc[row.date]))
+
+
+def test_default_is_a_live_forecast_for_the_next_business_day(prices):
+    out = rolling_volatility(prices, window=250)
+    assert len(out) == 1 and out.date[0] == prices.index[-1] + pd.offsets.BDay(1)
+    assert np.isnan(out.abs_return[0]) and out.window_end[0] == prices.index[-1]
+    tail = rolling_volatility(prices, window=250, start=prices.index[-3])
+    assert len(tail) == 4 and tail.date.iloc[-1] == out.date[0]
+
+
+def test_not_enough_history_names_the_file_and_the_window(prices):
+    with pytest.raises(DataError, match=r"sim.csv: 9 returns before .*, but a window of 250 returns needs 250"):
+        rolling_volatility(prices, window=250, start=prices.index[10])
+    with pytest.raises(DataError, match="no trading days"):
+        rolling_volatility(prices, window=250, start="2030-01-01", end="2030-02-01")
+    with pytest.raises(DataError, match="--tail"):
+        rolling_volatility(prices, window=250, tail=1.5)
