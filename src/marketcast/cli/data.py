@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
+
+from marketcast.cli._common import OutOption, check_out, print_frame
 
 app = typer.Typer(help="Check price files, fetch series from online sources, list the local store.",
                   no_args_is_help=True)
@@ -59,3 +62,71 @@ def _print_report(report) -> None:
             console.print(f"  - {p}")
     else:
         console.print("[green]No problems found.[/]")
+
+
+StoreOption = typer.Option(
+    None, "--store",
+    help="Store file (default: $MARKETCAST_STORE, else marketcast.duckdb in the user data folder).",
+)
+
+
+@app.command("fetch")
+def fetch(
+    symbol: str = typer.Argument(
+        ..., help="Symbol as the source spells it: IBM, RELIANCE.BSE (alphavantage); AAPL, ^VIX (yahoo); VIX (cboe)."
+    ),
+    source: str = typer.Option(..., "--source", "-s", help="Online source: alphavantage, yahoo or cboe."),
+    adjusted: bool = typer.Option(
+        False, "--adjusted",
+        help="alphavantage only: TIME_SERIES_DAILY_ADJUSTED (premium key), stored apart from the unadjusted series.",
+    ),
+    full: bool = typer.Option(False, "--full", help="Re-fetch the whole history instead of only the new days."),
+    store: Path | None = StoreOption,
+    out: Path | None = OutOption,
+) -> None:
+    """Fetch a daily series into the local store (only the new days when it is stored already).
+
+    Alpha Vantage needs a free key in ALPHAVANTAGE_API_KEY. Use the series later as DATA,
+    e.g. `marketcast backtest alphavantage:IBM`.
+    """
+    out = check_out(out)  # before any request: a bad --out must not cost an API call
+    from marketcast.data.fetch import update
+    from marketcast.data.store import PriceStore
+
+    price_store = PriceStore(store)
+    result = update(source, symbol, store=price_store, full=full, adjusted=adjusted)
+    typer.echo(_fetch_summary(result))
+    if out is not None:
+        from marketcast.io import write_table
+
+        frame = price_store.read(result.source, result.symbol)
+        write_table(frame.reset_index(), out)
+        typer.echo(f"wrote {len(frame):,} rows to {out}", err=True)
+
+
+def _fetch_summary(result) -> str:
+    span = f"{result.first} .. {result.last}" if result.first else "no rows"
+    if result.replaced:
+        why = f" ({result.reason})" if result.reason else ""
+        what = f"re-fetched the full history{why}, {result.rows_added:,} new rows"
+    elif result.rows_added:
+        what = f"added {result.rows_added:,} rows"
+    else:
+        what = "up to date, no new rows"
+    kind = " [adjusted]" if result.source == "alphavantage-adjusted" else ""
+    return f"{result.spec}{kind}: {what}; {result.rows:,} rows {span} in {result.store_path}"
+
+
+@app.command("list")
+def list_series(store: Path | None = StoreOption) -> None:
+    """List the series in the local store: rows, date range, last fetch."""
+    from marketcast.data.store import PriceStore
+
+    price_store = PriceStore(store)
+    frame = price_store.list()
+    if frame.empty:
+        typer.echo(f"no series in {price_store.path}; fetch one with `marketcast data fetch SYMBOL --source yahoo`")
+        return
+    shown = frame.copy()
+    shown["last_fetched"] = shown["last_fetched"].dt.strftime("%Y-%m-%d %H:%M UTC")
+    print_frame(shown, title=f"Series in {price_store.path}")

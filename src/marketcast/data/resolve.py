@@ -12,7 +12,7 @@ from marketcast.data.series import load_series, series_from_data
 __all__ = ["resolve_input", "STORE_SPEC"]
 
 #: ``alphavantage:IBM``, ``yahoo:^VIX``, ``cboe:VIX``: a series fetched earlier into the store.
-STORE_SPEC = re.compile(r"^(alphavantage|yahoo|cboe):(.+)$", re.IGNORECASE)
+STORE_SPEC = re.compile(r"^(alphavantage-adjusted|alphavantage|yahoo|cboe):(.+)$", re.IGNORECASE)
 
 
 def resolve_input(spec: str | Path, *, column: str | None = None, adjust_splits: bool = False,
