@@ -114,6 +114,22 @@ class BacktestResult:
         return pd.concat([wide, stats])
 
 
+def model_key(model) -> tuple:
+    """Identity of a model's configuration: class and hyper-parameters."""
+    return type(model).__name__, repr(sorted(model.get_params().items()))
+
+
+def _reuse_members(model, done: dict[tuple, np.ndarray]) -> np.ndarray | None:
+    """An ensemble whose members were all just fitted on the same rows combines their forecasts."""
+    members = getattr(model, "member_models", None)
+    if members is None:
+        return None
+    keys = [model_key(m) for m in members()]
+    if all(k in done for k in keys):
+        return model.combine([done[k] for k in keys])
+    return None
+
+
 def _as_models(models: Sequence[str | Forecaster]) -> list[Forecaster]:
     from marketcast.models.registry import get_model
 
@@ -156,12 +172,15 @@ def backtest(
         # No look-ahead: the training rows end strictly before the first forecast date.
         assert train.index[-1] < test_index[0] and len(train) == sl.train.stop - sl.train.start
         actual = values[sl.test]
+        done: dict[tuple, np.ndarray] = {}
         for proto in prototypes:
-            model = proto.clone()
             try:
-                pred = model.fit(train).predict(horizon)
+                pred = _reuse_members(proto, done)
+                if pred is None:
+                    pred = proto.clone().fit(train).predict(horizon)
             except (DataError, ModelError) as exc:
                 raise type(exc)(f"slice {sl.number} ({prices.index[sl.first].date()}): {exc}") from None
+            done[model_key(proto)] = pred
             rows.append(
                 {
                     "slice": sl.number,

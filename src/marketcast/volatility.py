@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from marketcast.backtest import model_key
 from marketcast.data.series import as_series, source_of
 from marketcast.errors import DataError, ModelError
 from marketcast.models.base import VolatilityModel
@@ -81,6 +82,19 @@ def _resolve_models(models: Sequence[str | VolatilityModel]) -> list[VolatilityM
     return out
 
 
+def _reuse_members(model, done: dict[tuple, np.ndarray]):
+    """A volatility ensemble whose members were all computed already averages their forecasts."""
+    from marketcast.models.base import VolatilityForecast
+
+    members = getattr(model, "member_models", None)
+    if members is None:
+        return None
+    keys = [model_key(m) for m in members()]
+    if all(k in done for k in keys):
+        return VolatilityForecast(model.combine([done[k] for k in keys]))
+    return None
+
+
 def rolling_volatility(
     prices: pd.Series,
     *,
@@ -136,8 +150,10 @@ def rolling_volatility(
     inside = pos < len(r)
     realised[inside] = np.abs(r[pos[inside]])
     frames = []
+    done: dict[tuple, np.ndarray] = {}
     for model in _resolve_models(models):
-        res = model.forecast_windows(windows, st, window_dates)
+        res = _reuse_members(model, done) or model.forecast_windows(windows, st, window_dates)
+        done[model_key(model)] = res.volatility
         dof = res.dof if res.dof is not None else st.dof
         frame = pd.DataFrame(
             {

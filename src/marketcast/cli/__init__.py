@@ -13,11 +13,14 @@ import typer
 from marketcast.cli import backtest as _backtest  # noqa: F401  (registers the command)
 from marketcast.cli import data as _data
 from marketcast.cli import demo as _demo  # noqa: F401
+from marketcast.cli import forecast as _forecast  # noqa: F401
+from marketcast.cli import models as _models
 from marketcast.cli import volatility as _volatility  # noqa: F401
 from marketcast.cli._app import app
 from marketcast.errors import MarketcastError
 
 app.add_typer(_data.app, name="data")
+app.add_typer(_models.app, name="models")
 
 __all__ = ["app", "main"]
 

@@ -22,7 +22,40 @@ import pandas as pd
 from marketcast.data.series import as_series
 from marketcast.errors import DataError, ModelError, NotFittedError
 
-__all__ = ["Estimator", "Forecaster", "VolatilityModel", "VolatilityForecast"]
+__all__ = ["Estimator", "Forecaster", "VolatilityModel", "VolatilityForecast", "IntervalForecast", "check_levels"]
+
+
+def check_levels(levels) -> tuple[float, ...]:
+    """Validate interval levels (e.g. 0.9, 0.95, 0.99): each strictly between 0 and 1, sorted."""
+    out = tuple(sorted(float(x) for x in levels))
+    if not out or any(not 0.0 < x < 1.0 for x in out):
+        raise ModelError(f"interval levels must lie strictly between 0 and 1, got {list(levels)}")
+    return out
+
+
+@dataclass
+class IntervalForecast:
+    """Point forecasts with central prediction intervals at one or more levels.
+
+    ``lower[level]`` and ``upper[level]`` are arrays of the horizon's length; wider levels give
+    nested, wider intervals. ``extra`` holds model-specific paths (e.g. ``sigma``, the
+    forecast-error volatility of the two-LSTM model).
+    """
+
+    point: np.ndarray
+    lower: dict[float, np.ndarray]
+    upper: dict[float, np.ndarray]
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def to_frame(self, dates=None) -> pd.DataFrame:
+        """Columns ``point, lower_90, upper_90, ...`` (levels as percentages), indexed by ``dates``."""
+        cols: dict[str, np.ndarray] = {"point": self.point}
+        for level in sorted(self.lower):
+            tag = f"{level * 100:g}".replace(".", "_")
+            cols[f"lower_{tag}"] = self.lower[level]
+            cols[f"upper_{tag}"] = self.upper[level]
+        cols.update(self.extra)
+        return pd.DataFrame(cols, index=dates)
 
 
 class Estimator:
@@ -69,16 +102,36 @@ class Forecaster(Estimator):
         """The fewest observations :meth:`fit` accepts (for a later ``predict(horizon)``)."""
         return 1
 
-    def fit(self, y: pd.Series | np.ndarray) -> Self:
-        """Fit on the history ``y``; returns ``self``."""
+    #: True for models whose fit draws random numbers; they take a ``seed`` hyper-parameter.
+    stochastic: ClassVar[bool] = False
+
+    def fit(self, y: pd.Series | np.ndarray, *, progress=None) -> Self:
+        """Fit on the history ``y``; returns ``self``.
+
+        ``progress``, if given, is called with a count of finished units of work (epochs for
+        neural networks) so that a caller can show a progress bar.
+        """
         series = as_series(y, name=self.name or "y", positive=False)
         need = self.min_history()
         if len(series) < need:
             raise DataError(f"{series.attrs.get('source', 'series')}: {len(series)} rows, but {self.name} needs at least {need}")
-        self._fit(series)
+        self._progress = progress
+        try:
+            self._fit(series)
+        finally:
+            self._progress = None
         self.n_obs_ = len(series)
+        self.first_date_ = series.index[0]
         self.last_date_ = series.index[-1]
         return self
+
+    def _tick(self, n: int = 1) -> None:
+        if getattr(self, "_progress", None) is not None:
+            self._progress(n)
+
+    def progress_units(self) -> int:
+        """How many progress units a fit reports (epochs for neural networks), for progress bars."""
+        return 0
 
     def predict(self, horizon: int) -> np.ndarray:
         """Forecast the next ``horizon`` values after the end of the fitted history."""
@@ -91,15 +144,61 @@ class Forecaster(Estimator):
             raise ModelError(f"{self.name}: predicted shape {out.shape}, expected ({horizon},)")
         return out
 
+    def condition(self, y: pd.Series | np.ndarray) -> Self:
+        """Forecast from the end of ``y`` with the fitted parameters, without training again.
+
+        A network trained on one stock forecasts another from that stock's latest inputs. Models
+        whose forecasts depend on more than their inputs (Prophet's fitted curve) refuse.
+        """
+        if not hasattr(self, "n_obs_"):
+            raise NotFittedError(f"{self.name or type(self).__name__}: call fit() before condition()")
+        series = as_series(y, name=self.name or "y", positive=False)
+        if len(series) < self.min_history():
+            raise DataError(f"{series.attrs.get('source', 'series')}: {len(series)} rows, but {self.name} needs at least {self.min_history()}")
+        self._condition(series)
+        self.last_date_ = series.index[-1]
+        return self
+
+    def _condition(self, y: pd.Series) -> None:
+        raise ModelError(f"{self.name}: can only forecast from the end of its own training data")
+
     def forecast(self, y: pd.Series | np.ndarray, horizon: int) -> np.ndarray:
         """Fit a fresh clone on ``y`` and forecast ``horizon`` steps; ``self`` is left untouched."""
         return self.clone().fit(y).predict(horizon)
+
+    def predict_interval(self, horizon: int, levels=(0.9, 0.95, 0.99)) -> IntervalForecast:
+        """Point forecasts and central prediction intervals at ``levels``.
+
+        Models with their own predictive distribution implement ``_predict_interval``; for the
+        others wrap the model in :class:`marketcast.intervals.ConformalForecaster`.
+        """
+        self.predict(1)  # raises NotFittedError when not fitted
+        levels = check_levels(levels)
+        if type(self)._predict_interval is Forecaster._predict_interval:
+            raise ModelError(f"{self.name}: no native prediction intervals; use conformal intervals")
+        return self._predict_interval(int(horizon), levels)
+
+    @property
+    def has_native_intervals(self) -> bool:
+        return type(self)._predict_interval is not Forecaster._predict_interval
+
+    # --- persistence: arrays go to safetensors, the rest to JSON (see marketcast.persistence) ---
+
+    def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Learned state as named arrays plus JSON-serialisable metadata."""
+        raise ModelError(f"{self.name}: saving this model is not supported")
+
+    def _set_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        raise ModelError(f"{self.name}: loading this model is not supported")
 
     # Subclasses implement these two.
     def _fit(self, y: pd.Series) -> None:
         raise NotImplementedError
 
     def _predict(self, horizon: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _predict_interval(self, horizon: int, levels: tuple[float, ...]) -> IntervalForecast:
         raise NotImplementedError
 
 

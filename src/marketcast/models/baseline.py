@@ -25,6 +25,15 @@ class Naive(Forecaster):
     def _predict(self, horizon: int) -> np.ndarray:
         return np.full(horizon, self.last_)
 
+    def _condition(self, y: pd.Series) -> None:
+        self._fit(y)
+
+    def _get_state(self):
+        return {"last": np.array([self.last_])}, {}
+
+    def _set_state(self, arrays, meta) -> None:
+        self.last_ = float(arrays["last"][0])
+
 
 def sma_forecast(history: np.ndarray, window: int, horizon: int) -> np.ndarray:
     r"""Recursive simple-moving-average forecasts (VIX paper, section II.A).
@@ -72,3 +81,14 @@ class SMA(Forecaster):
         if len(self.history_) < window:
             raise ModelError(f"sma: window {window} is longer than the {len(self.history_)} rows fitted")
         return sma_forecast(self.history_, window, horizon)
+
+    def _condition(self, y: pd.Series) -> None:
+        self._fit(y)
+
+    def _get_state(self):
+        # The tail long enough for any horizon up to a year of days (the window defaults to it).
+        keep = max(self.window or 0, 260)
+        return {"history": self.history_[-keep:]}, {}
+
+    def _set_state(self, arrays, meta) -> None:
+        self.history_ = np.asarray(arrays["history"], dtype=np.float64)

@@ -1,0 +1,51 @@
+"""``marketcast models``: what models there are, their defaults and architecture."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="List the models, or describe one.", invoke_without_command=True)
+
+
+@app.callback()
+def models(ctx: typer.Context) -> None:
+    """Every model with one line each."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import pandas as pd
+
+    from marketcast.cli._common import print_frame
+    from marketcast.models.registry import model_specs
+
+    rows = [{"name": s.name, "target": s.target, "summary": s.summary} for s in model_specs()]
+    print_frame(pd.DataFrame(rows), title="marketcast models",
+                caption="price models: backtest, forecast, train; volatility models: volatility.")
+
+
+@app.command("describe")
+def describe(
+    name: str = typer.Argument(..., help="Model name."),
+    target: str = typer.Option("price", "--target", "-t", help="price or volatility."),
+) -> None:
+    """Defaults, architecture and parameter count of a model."""
+    from rich.console import Console
+
+    from marketcast.errors import ModelError
+    from marketcast.models.registry import get_model, spec_of
+
+    if target not in ("price", "volatility"):
+        raise ModelError(f"--target must be price or volatility, not '{target}'")
+    spec = spec_of(name, target)  # type: ignore[arg-type]
+    model = get_model(name, target)  # type: ignore[arg-type]
+    console = Console()
+    console.print(f"[bold]{spec.name}[/] ({spec.target}): {spec.summary}")
+    console.print(f"class: {spec.path.replace(':', '.')}")
+    doc = (type(model).__doc__ or "").strip().split("\n\n")[0]
+    if doc:
+        console.print(doc, markup=False)
+    console.print("defaults:")
+    for key, value in model.get_params().items():
+        console.print(f"  {key} = {value!r}", markup=False)
+    if hasattr(model, "n_parameters"):
+        console.print(f"trainable parameters: {model.n_parameters():,}")
+        console.print(model.describe_network(), markup=False)

@@ -1,0 +1,121 @@
+r"""Prediction intervals for any point forecaster, from its own out-of-sample errors (conformal).
+
+:class:`ConformalForecaster` wraps a model without a predictive distribution. At fit time it
+backtests the model on the end of the training history: ``calibration_windows`` rolling
+origins, ``step`` rows apart, each a fresh clone fitted on every row before the origin and asked
+for ``max_horizon`` steps. The absolute errors at each step :math:`h` give the interval
+
+.. math:: \hat y_{n+h} \pm q_h, \qquad q_h = |e|_{(\lceil (m+1)\,\ell \rceil)}
+
+the split-conformal quantile of the :math:`m` calibration errors at step :math:`h` for level
+:math:`\ell` (Vovk et al. 2005; Lei et al. 2018), which covers with probability at least
+:math:`\ell` when errors are exchangeable. With fewer than :math:`1/(1-\ell) - 1` windows the
+quantile is the largest error, and ``coverage_guaranteed`` says so.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from marketcast.errors import DataError, ModelError
+from marketcast.models.base import Forecaster, IntervalForecast
+
+__all__ = ["ConformalForecaster", "conformal_quantile"]
+
+
+def conformal_quantile(abs_errors: np.ndarray, level: float) -> float:
+    """The split-conformal quantile: the ceil((m+1) level)-th smallest of ``m`` absolute errors."""
+    e = np.sort(np.asarray(abs_errors, dtype=np.float64))
+    m = e.size
+    if m == 0:
+        raise ModelError("no calibration errors")
+    k = math.ceil((m + 1) * level)
+    return float(e[min(k, m) - 1])
+
+
+class ConformalForecaster(Forecaster):
+    """Conformal prediction intervals around any :class:`~marketcast.models.base.Forecaster`.
+
+    Parameters
+    ----------
+    model : Forecaster
+        The point model; cloned for every calibration fit and for the final fit.
+    calibration_windows : int
+        Number of rolling origins in the calibration backtest.
+    max_horizon : int
+        Longest horizon intervals are calibrated for.
+    step : int, optional
+        Rows between calibration origins (default: ``max_horizon``, so test sets do not overlap).
+    """
+
+    stochastic = False
+
+    def __init__(self, model: Forecaster, calibration_windows: int = 20, max_horizon: int = 21, step: int | None = None):
+        self.model = model
+        self.calibration_windows = calibration_windows
+        self.max_horizon = max_horizon
+        self.step = step
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.model.name
+
+    def min_history(self, horizon: int = 1) -> int:
+        step = self.step or self.max_horizon
+        return self.model.min_history() + self.max_horizon + (self.calibration_windows - 1) * step
+
+    def progress_units(self) -> int:
+        return (self.calibration_windows + 1) * max(1, self.model.progress_units())
+
+    def _fit(self, y: pd.Series) -> None:
+        H = int(self.max_horizon)
+        step = int(self.step or H)
+        m = int(self.calibration_windows)
+        if H < 1 or m < 1 or step < 1:
+            raise ModelError("conformal: calibration_windows, max_horizon and step must be at least 1")
+        n = len(y)
+        origins = [n - H - k * step for k in range(m)][::-1]
+        if origins[0] < self.model.min_history():
+            raise DataError(
+                f"{y.attrs.get('source', 'series')}: {n} rows are too few for {m} calibration windows of "
+                f"{H} steps for {self.model.name} (need {self.min_history()})"
+            )
+        errors = np.empty((m, H))
+        for i, origin in enumerate(origins):
+            pred = self.model.clone().fit(y.iloc[:origin], progress=self._progress).predict(H)
+            errors[i] = y.to_numpy()[origin : origin + H] - pred
+        self.calibration_errors_ = errors
+        self.calibration_origins_ = y.index[origins]
+        self.model_ = self.model.clone().fit(y, progress=self._progress)
+
+    def _predict(self, horizon: int) -> np.ndarray:
+        return self.model_.predict(horizon)
+
+    def coverage_guaranteed(self, level: float) -> bool:
+        return self.calibration_windows >= 1.0 / (1.0 - level) - 1.0
+
+    def _predict_interval(self, horizon: int, levels: tuple[float, ...]) -> IntervalForecast:
+        if horizon > self.calibration_errors_.shape[1]:
+            raise ModelError(f"{self.name}: intervals were calibrated up to {self.calibration_errors_.shape[1]} steps, not {horizon}")
+        point = self.model_.predict(horizon)
+        abs_err = np.abs(self.calibration_errors_[:, :horizon])
+        lower, upper = {}, {}
+        for lv in levels:
+            q = np.array([conformal_quantile(abs_err[:, h], lv) for h in range(horizon)])
+            lower[lv], upper[lv] = point - q, point + q
+        return IntervalForecast(point, lower, upper)
+
+    def _get_state(self):
+        arrays, meta = self.model_._get_state()
+        arrays = {f"model.{k}": v for k, v in arrays.items()}
+        arrays["calibration_errors"] = self.calibration_errors_
+        return arrays, {"model": meta, "model_n_obs": self.model_.n_obs_}
+
+    def _set_state(self, arrays, meta) -> None:
+        self.model_ = self.model.clone()
+        self.model_._set_state({k[6:]: v for k, v in arrays.items() if k.startswith("model.")}, meta["model"])
+        self.model_.n_obs_ = int(meta["model_n_obs"])
+        self.calibration_errors_ = np.asarray(arrays["calibration_errors"])

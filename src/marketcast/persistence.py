@@ -1,0 +1,217 @@
+"""Saving and loading fitted models: weights in safetensors, everything else in JSON. Never pickle.
+
+A saved model is a directory::
+
+    model.json           manifest: format, marketcast version, model name and hyper-parameters,
+                         learned non-array state, training range, data checksum, metrics,
+                         and the SHA-256 of every other file
+    weights.safetensors  named arrays (network weights, scalers' buffers...)
+    <name>.json          a library's own safe format where it has one (XGBoost booster,
+                         Prophet model), declared in the manifest
+
+Loading checks the format, that the model name is a registered one, and every file's checksum
+before touching it; the arrays are read with ``safetensors.numpy`` (no code execution, no
+``torch.load``). The directory is written to a temporary sibling and renamed into place, so a
+failed save leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from marketcast._version import __version__
+from marketcast.errors import DataError, ModelError
+from marketcast.models.base import Forecaster
+
+__all__ = ["save_model", "load_model", "read_manifest", "data_checksum", "FORMAT"]
+
+FORMAT = "marketcast-model/1"
+MANIFEST = "model.json"
+WEIGHTS = "weights.safetensors"
+#: Key in a model's state metadata whose ``{file name: text}`` entries are written as files.
+FILES_KEY = "files"
+
+
+def data_checksum(series: pd.Series) -> str:
+    """SHA-256 of a series' dates and values: which data a model was trained on."""
+    h = hashlib.sha256()
+    h.update(np.asarray(series.index.values, dtype="datetime64[ns]").astype(np.int64).tobytes())
+    h.update(np.ascontiguousarray(series.to_numpy(dtype=np.float64)).tobytes())
+    return h.hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, float) and not np.isfinite(value):
+        return {"float": repr(value)}  # JSON has no inf/nan
+    return value
+
+
+def _restore_floats(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"float"}:
+            return float(value["float"])
+        return {k: _restore_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_restore_floats(v) for v in value]
+    return value
+
+
+def save_model(
+    model: Forecaster,
+    directory: str | Path,
+    *,
+    data: pd.Series | None = None,
+    metrics: dict[str, float] | None = None,
+    overwrite: bool = True,
+) -> Path:
+    """Save a fitted model to ``directory`` (see the module docstring for the layout)."""
+    from safetensors.numpy import save_file
+
+    if not hasattr(model, "n_obs_"):
+        raise ModelError(f"{model.name}: fit the model before saving it")
+    target = Path(directory)
+    if target.exists() and not target.is_dir():
+        raise DataError(f"{target}: exists and is not a directory")
+    if target.exists() and not overwrite:
+        raise DataError(f"{target}: already exists")
+    arrays, meta = model._get_state()
+    meta = dict(meta)
+    files = meta.pop(FILES_KEY, {}) or {}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        checksums = {}
+        if arrays:
+            clean = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+            save_file(clean, str(tmp / WEIGHTS), metadata={"format": FORMAT})
+            checksums[WEIGHTS] = _sha256(tmp / WEIGHTS)
+        for fname, text in files.items():
+            if "/" in fname or fname in (MANIFEST, WEIGHTS) or not fname.endswith(".json"):
+                raise ModelError(f"{model.name}: bad state file name '{fname}'")
+            (tmp / fname).write_text(text, encoding="utf-8")
+            checksums[fname] = _sha256(tmp / fname)
+        training: dict[str, Any] = {
+            "rows": int(model.n_obs_),
+            "first": getattr(model, "first_date_", None),
+            "last": getattr(model, "last_date_", None),
+        }
+        if data is not None:
+            training.update(checksum=data_checksum(data), source=data.attrs.get("source"), column=data.attrs.get("column"))
+        manifest = {
+            "format": FORMAT,
+            "marketcast_version": __version__,
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "model": model.name,
+            "class": f"{type(model).__module__}.{type(model).__qualname__}",
+            "params": _params_of(model),
+            "state": meta,
+            "training": training,
+            "metrics": metrics or {},
+            "files": checksums,
+        }
+        (tmp / MANIFEST).write_text(json.dumps(_jsonable(manifest), indent=2), encoding="utf-8")
+        if target.exists():
+            backup = target.with_name(f".{target.name}.old")
+            shutil.rmtree(backup, ignore_errors=True)
+            os.replace(target, backup)
+            os.replace(tmp, target)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def read_manifest(directory: str | Path) -> dict[str, Any]:
+    """The validated manifest of a saved model."""
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise DataError(f"{directory}: not a saved marketcast model (no {MANIFEST})")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise DataError(f"{path}: unknown model format {manifest.get('format') if isinstance(manifest, dict) else None!r}")
+    return _restore_floats(manifest)
+
+
+def load_model(directory: str | Path) -> Forecaster:
+    """Load a model saved by :func:`save_model`; files are checked before they are read."""
+    from safetensors.numpy import load_file
+
+    from marketcast.models.registry import get_model
+
+    root = Path(directory)
+    manifest = read_manifest(root)
+    for fname, digest in manifest.get("files", {}).items():
+        path = root / fname
+        if Path(fname).name != fname or not path.is_file():
+            raise DataError(f"{root}: missing file {fname}")
+        if _sha256(path) != digest:
+            raise DataError(f"{root}: {fname} does not match its checksum (modified or corrupt)")
+    params = manifest.get("params", {})
+    model = _instantiate(manifest["model"], params, get_model)
+    arrays = load_file(str(root / WEIGHTS)) if WEIGHTS in manifest.get("files", {}) else {}
+    meta = dict(manifest.get("state", {}))
+    extra = {f: (root / f).read_text(encoding="utf-8") for f in manifest.get("files", {}) if f != WEIGHTS}
+    if extra:
+        meta[FILES_KEY] = extra
+    model._set_state(arrays, meta)
+    training = manifest.get("training", {})
+    model.n_obs_ = int(training.get("rows", 0))
+    for key in ("first", "last"):
+        if training.get(key):
+            setattr(model, f"{key}_date_", pd.Timestamp(training[key]))
+    model.manifest_ = manifest
+    return model
+
+
+def _params_of(model: Forecaster) -> dict[str, Any]:
+    """Hyper-parameters as JSON; a wrapped model (conformal intervals) as its name and parameters."""
+    params = model.get_params()
+    inner = params.get("model")
+    if isinstance(inner, Forecaster):
+        params["model"] = {"name": inner.name, "params": inner.get_params()}
+    return params
+
+
+def _instantiate(name: str, params: dict[str, Any], get_model) -> Forecaster:
+    params = dict(params)
+    try:
+        if isinstance(params.get("model"), dict):  # conformal intervals around a registered model
+            from marketcast.intervals import ConformalForecaster
+
+            inner = params.pop("model")
+            return ConformalForecaster(_instantiate(inner["name"], inner.get("params", {}), get_model), **params)
+        if name.startswith("ensemble"):
+            return get_model("ensemble", "price", **params)
+        return get_model(name, "price", **params)
+    except (ModelError, TypeError) as exc:
+        raise DataError(f"saved model '{name}': {exc}") from None
