@@ -18,7 +18,7 @@ class Spy(Forecaster):
     seen: list = []
 
     def _fit(self, y):
-        Spy.seen.append((id(self), y.index[0], y.index[-1], len(y)))
+        Spy.seen.append((self, y.index[0], y.index[-1], len(y)))  # keeps each instance alive
         y.iloc[:] = -1.0  # try to tamper: must not affect the engine's data
         self.last_ = 5.0
 
@@ -47,7 +47,7 @@ def test_every_model_sees_only_rows_before_its_horizon(prices):
     res = backtest(prices, [Spy()], window=100, horizon=10, step=50)
     slices = rolling_origins(prices.index, window=100, horizon=10, step=50)
     assert len(Spy.seen) == len(slices)
-    assert len({s[0] for s in Spy.seen}) == len(slices)  # a fresh clone per slice
+    assert len({id(s[0]) for s in Spy.seen}) == len(slices)  # a fresh clone per slice
     for (_, first, last, n), sl in zip(Spy.seen, slices):
         assert n == 90 and first == prices.index[sl.first]
         assert last < prices.index[sl.test.start]
