@@ -104,7 +104,7 @@ def test_state_round_trip_is_bit_identical():
     m = XGBoostForecaster(window=21, **FAST).fit(y)
     arrays, meta = m._get_state()
     meta = json.loads(json.dumps(meta))  # plain JSON text: the booster's own format, no pickle
-    assert json.loads(meta["booster"])["learner"]["gradient_booster"]["name"] == "gbtree"
+    assert json.loads(meta["files"]["booster.json"])["learner"]["gradient_booster"]["name"] == "gbtree"
     loaded = XGBoostForecaster(window=21, **FAST)
     loaded._set_state({k: np.array(v) for k, v in arrays.items()}, meta)
     np.testing.assert_array_equal(loaded.predict(15), m.predict(15))

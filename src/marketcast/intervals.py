@@ -11,6 +11,10 @@ the split-conformal quantile of the :math:`m` calibration errors at step :math:`
 :math:`\ell` (Vovk et al. 2005; Lei et al. 2018), which covers with probability at least
 :math:`\ell` when errors are exchangeable. With fewer than :math:`1/(1-\ell) - 1` windows the
 quantile is the largest error, and ``coverage_guaranteed`` says so.
+
+For a positive series (prices) the errors are taken on the log scale,
+:math:`e = \log y - \log \hat y`, and the interval is :math:`[\hat y e^{-q_h}, \hat y e^{q_h}]`:
+it stays positive and scales with the price level, as price errors do.
 """
 
 from __future__ import annotations
@@ -63,6 +67,10 @@ class ConformalForecaster(Forecaster):
     def name(self) -> str:  # type: ignore[override]
         return self.model.name
 
+    def _what(self) -> str:
+        return (f"{self.model.name} with conformal intervals ({self.calibration_windows} calibration windows "
+                f"of {self.max_horizon} steps)")
+
     def min_history(self, horizon: int = 1) -> int:
         step = self.step or self.max_horizon
         return self.model.min_history() + self.max_horizon + (self.calibration_windows - 1) * step
@@ -83,11 +91,14 @@ class ConformalForecaster(Forecaster):
                 f"{y.attrs.get('source', 'series')}: {n} rows are too few for {m} calibration windows of "
                 f"{H} steps for {self.model.name} (need {self.min_history()})"
             )
-        errors = np.empty((m, H))
+        values = y.to_numpy()
+        actual = np.empty((m, H))
+        preds = np.empty((m, H))
         for i, origin in enumerate(origins):
-            pred = self.model.clone().fit(y.iloc[:origin], progress=self._progress).predict(H)
-            errors[i] = y.to_numpy()[origin : origin + H] - pred
-        self.calibration_errors_ = errors
+            preds[i] = self.model.clone().fit(y.iloc[:origin], progress=self._progress).predict(H)
+            actual[i] = values[origin : origin + H]
+        self.log_scale_ = bool((values > 0).all() and (preds > 0).all())
+        self.calibration_errors_ = np.log(actual / preds) if self.log_scale_ else actual - preds
         self.calibration_origins_ = y.index[origins]
         self.model_ = self.model.clone().fit(y, progress=self._progress)
 
@@ -105,17 +116,22 @@ class ConformalForecaster(Forecaster):
         lower, upper = {}, {}
         for lv in levels:
             q = np.array([conformal_quantile(abs_err[:, h], lv) for h in range(horizon)])
-            lower[lv], upper[lv] = point - q, point + q
+            if self.log_scale_:
+                a, b = point * np.exp(-q), point * np.exp(q)
+                lower[lv], upper[lv] = np.minimum(a, b), np.maximum(a, b)
+            else:
+                lower[lv], upper[lv] = point - q, point + q
         return IntervalForecast(point, lower, upper)
 
     def _get_state(self):
         arrays, meta = self.model_._get_state()
         arrays = {f"model.{k}": v for k, v in arrays.items()}
         arrays["calibration_errors"] = self.calibration_errors_
-        return arrays, {"model": meta, "model_n_obs": self.model_.n_obs_}
+        return arrays, {"model": meta, "model_n_obs": self.model_.n_obs_, "log_scale": self.log_scale_}
 
     def _set_state(self, arrays, meta) -> None:
         self.model_ = self.model.clone()
         self.model_._set_state({k[6:]: v for k, v in arrays.items() if k.startswith("model.")}, meta["model"])
         self.model_.n_obs_ = int(meta["model_n_obs"])
         self.calibration_errors_ = np.asarray(arrays["calibration_errors"])
+        self.log_scale_ = bool(meta["log_scale"])

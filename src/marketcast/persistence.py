@@ -21,6 +21,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -99,8 +100,7 @@ def save_model(
     if target.exists() and not overwrite:
         raise DataError(f"{target}: already exists")
     arrays, meta = model._get_state()
-    meta = dict(meta)
-    files = meta.pop(FILES_KEY, {}) or {}
+    meta, files = _extract_files(meta)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
@@ -110,7 +110,7 @@ def save_model(
             save_file(clean, str(tmp / WEIGHTS), metadata={"format": FORMAT})
             checksums[WEIGHTS] = _sha256(tmp / WEIGHTS)
         for fname, text in files.items():
-            if "/" in fname or fname in (MANIFEST, WEIGHTS) or not fname.endswith(".json"):
+            if not _SAFE_NAME.fullmatch(fname) or fname in (MANIFEST, WEIGHTS) or not fname.endswith(".json"):
                 raise ModelError(f"{model.name}: bad state file name '{fname}'")
             (tmp / fname).write_text(text, encoding="utf-8")
             checksums[fname] = _sha256(tmp / fname)
@@ -148,6 +148,58 @@ def save_model(
     return target
 
 
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _extract_files(meta: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Move every ``{"files": {name: text}}`` found in (nested) state metadata out into files.
+
+    The metadata keeps ``{"files": {name: stored_file_name}}``; nested models (ensemble members,
+    a conformal wrapper's model) get their path as a prefix so names never collide.
+    """
+    files: dict[str, str] = {}
+
+    def walk(node: Any, path: str) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key == FILES_KEY and isinstance(value, dict):
+                    refs = {}
+                    for fname, text in value.items():
+                        stored = f"{path}{fname}"
+                        files[stored] = text
+                        refs[fname] = stored
+                    out[key] = refs
+                else:
+                    out[key] = walk(value, f"{path}{key}.")
+            return out
+        if isinstance(node, list | tuple):
+            return [walk(v, f"{path}{i}.") for i, v in enumerate(node)]
+        return node
+
+    return walk(meta, ""), files
+
+
+def _restore_files(meta: Any, root: Path, known: set[str]) -> Any:
+    """The inverse of :func:`_extract_files`: file references become the files' text again."""
+    if isinstance(meta, dict):
+        out = {}
+        for key, value in meta.items():
+            if key == FILES_KEY and isinstance(value, dict):
+                texts = {}
+                for fname, stored in value.items():
+                    if stored not in known:
+                        raise DataError(f"{root}: state refers to an undeclared file {stored}")
+                    texts[fname] = (root / stored).read_text(encoding="utf-8")
+                out[key] = texts
+            else:
+                out[key] = _restore_files(value, root, known)
+        return out
+    if isinstance(meta, list):
+        return [_restore_files(v, root, known) for v in meta]
+    return meta
+
+
 def read_manifest(directory: str | Path) -> dict[str, Any]:
     """The validated manifest of a saved model."""
     path = Path(directory) / MANIFEST
@@ -179,10 +231,7 @@ def load_model(directory: str | Path) -> Forecaster:
     params = manifest.get("params", {})
     model = _instantiate(manifest["model"], params, get_model)
     arrays = load_file(str(root / WEIGHTS)) if WEIGHTS in manifest.get("files", {}) else {}
-    meta = dict(manifest.get("state", {}))
-    extra = {f: (root / f).read_text(encoding="utf-8") for f in manifest.get("files", {}) if f != WEIGHTS}
-    if extra:
-        meta[FILES_KEY] = extra
+    meta = _restore_files(manifest.get("state", {}), root, set(manifest.get("files", {})))
     model._set_state(arrays, meta)
     training = manifest.get("training", {})
     model.n_obs_ = int(training.get("rows", 0))

@@ -46,9 +46,10 @@ def parse_levels(text: str | None) -> tuple[float, ...] | None:
     if text is None:
         return None
     try:
-        return check_levels(float(x) for x in text.split(",") if x.strip())
+        values = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise ModelError(f"--levels expects numbers like 0.9,0.95, got '{text}'") from None
+    return check_levels(values)
 
 
 def training_rows(prices, start, end):
@@ -80,7 +81,7 @@ def build_model(name: str, params: dict, levels, calibration_windows: int, horiz
     if levels and not model.has_native_intervals:
         from marketcast.intervals import ConformalForecaster
 
-        model = ConformalForecaster(model, calibration_windows=calibration_windows, max_horizon=max(horizon, 21))
+        model = ConformalForecaster(model, calibration_windows=calibration_windows, max_horizon=horizon)
     return model
 
 

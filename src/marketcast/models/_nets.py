@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -40,10 +39,9 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 def use_all_cores() -> None:
     """Give torch every core this process may run on (affinity and cgroup limits respected)."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        n = os.cpu_count() or 1
+    from marketcast.models.features import available_cores
+
+    n = available_cores()
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
 

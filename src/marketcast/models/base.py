@@ -114,7 +114,7 @@ class Forecaster(Estimator):
         series = as_series(y, name=self.name or "y", positive=False)
         need = self.min_history()
         if len(series) < need:
-            raise DataError(f"{series.attrs.get('source', 'series')}: {len(series)} rows, but {self.name} needs at least {need}")
+            raise DataError(f"{series.attrs.get('source', 'series')}: {len(series)} rows, but {self._what()} needs at least {need}")
         self._progress = progress
         try:
             self._fit(series)
@@ -124,6 +124,10 @@ class Forecaster(Estimator):
         self.first_date_ = series.index[0]
         self.last_date_ = series.index[-1]
         return self
+
+    def _what(self) -> str:
+        """How error messages name this model."""
+        return self.name
 
     def _tick(self, n: int = 1) -> None:
         if getattr(self, "_progress", None) is not None:

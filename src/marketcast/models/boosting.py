@@ -21,16 +21,9 @@ import pandas as pd
 
 from marketcast.errors import ModelError, NotFittedError
 from marketcast.models.base import Forecaster
+from marketcast.models.features import available_cores, normalised_windows
 
 __all__ = ["XGBoostForecaster", "normalised_windows", "available_cores", "import_xgboost"]
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def import_xgboost():
@@ -56,22 +49,6 @@ def import_xgboost():
     finally:
         os.environ.pop("OMP_WAIT_POLICY", None)
     return xgboost
-
-
-def normalised_windows(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stock-X samples: each ``window`` of closes over its first close, and the next close on that scale.
-
-    Returns ``(X, y, base)``: ``X`` of shape ``(n - window, window)`` with
-    ``X[i] = values[i : i + window] / values[i]``, ``y[i] = values[i + window] / values[i]``, and
-    ``base[i] = values[i]`` (multiply a prediction by it to get a price). The same contract as
-    :func:`marketcast.models.neural.normalised_windows`.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    if values.size <= window:
-        raise ModelError(f"need more than {window} values for windows of {window}, got {values.size}")
-    raw = np.lib.stride_tricks.sliding_window_view(values[:-1], window)
-    base = raw[:, 0].copy()
-    return raw / base[:, None], values[window:] / base, base
 
 
 class XGBoostForecaster(Forecaster):
@@ -192,7 +169,8 @@ class XGBoostForecaster(Forecaster):
     def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         if getattr(self, "booster_", None) is None:
             raise NotFittedError("xgboost: nothing to save before fit()")
-        meta: dict[str, Any] = {"booster": bytes(self.booster_.save_raw("json")).decode("utf-8")}
+        # The booster in XGBoost's own JSON format, written as its own file by persistence.
+        meta: dict[str, Any] = {"files": {"booster.json": bytes(self.booster_.save_raw("json")).decode("utf-8")}}
         if hasattr(self, "n_obs_"):
             meta.update(
                 n_obs=int(self.n_obs_),
@@ -204,7 +182,7 @@ class XGBoostForecaster(Forecaster):
     def _set_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         xgboost = import_xgboost()
         booster = xgboost.Booster()
-        booster.load_model(bytearray(meta["booster"].encode("utf-8")))
+        booster.load_model(bytearray(meta["files"]["booster.json"].encode("utf-8")))
         booster.set_param({"nthread": int(self.n_jobs) if self.n_jobs is not None else available_cores()})
         self.booster_ = booster
         self.tail_ = np.asarray(arrays["tail"], dtype=np.float64)

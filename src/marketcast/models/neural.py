@@ -21,6 +21,7 @@ import pandas as pd
 
 from marketcast.errors import ModelError
 from marketcast.models.base import Forecaster
+from marketcast.models.features import lagged_samples, normalised_windows
 
 __all__ = [
     "LSTMForecaster",
@@ -31,24 +32,6 @@ __all__ = [
     "normalised_windows",
     "lagged_samples",
 ]
-
-
-def lagged_samples(z: np.ndarray, lags: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs ``(n - lags, lags)`` of consecutive values and the value that follows each."""
-    X = np.lib.stride_tricks.sliding_window_view(z[:-1], lags)
-    return X, z[lags:]
-
-
-def normalised_windows(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stock-X samples: each ``window`` of closes over its first close, and the next close on that scale.
-
-    Returns ``(X, y, base)`` with ``X`` of shape ``(n - window, window)``, ``y`` the targets and
-    ``base`` each window's first close (multiply predictions by it to get prices).
-    """
-    values = np.asarray(values, dtype=np.float64)
-    raw = np.lib.stride_tricks.sliding_window_view(values[:-1], window)
-    base = raw[:, 0].copy()
-    return raw / base[:, None], values[window:] / base, base
 
 
 class _NeuralForecaster(Forecaster):

@@ -264,7 +264,7 @@ class ProphetForecaster(Forecaster):
         from prophet.serialize import model_to_json
 
         meta = {
-            "prophet": model_to_json(self.model_),
+            "files": {"prophet.json": model_to_json(self.model_)},  # Prophet's own JSON format
             "n_obs": int(self.n_obs_),
             "first_date": pd.Timestamp(self.first_date_).isoformat(),
             "last_date": pd.Timestamp(self.last_date_).isoformat(),
@@ -274,7 +274,7 @@ class ProphetForecaster(Forecaster):
     def _set_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         from prophet.serialize import model_from_json
 
-        self.model_ = model_from_json(meta["prophet"])
+        self.model_ = model_from_json(meta["files"]["prophet.json"])
         self.n_obs_ = int(meta.get("n_obs", len(self.model_.history)))
         self.first_date_ = pd.Timestamp(meta.get("first_date", self.model_.history["ds"].iloc[0]))
         self.last_date_ = pd.Timestamp(meta.get("last_date", _last_fitted_date(self.model_)))
