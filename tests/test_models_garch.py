@@ -48,15 +48,15 @@ def test_garch_t_recovers_the_simulated_parameters_and_its_one_step_formula(garc
     from marketcast.models.garch import GARCHVolatility
 
     m = GARCHVolatility().fit(garch_returns)
-    print(f"\nomega {m.omega_:.4f} alpha {m.alpha_:.4f} beta {m.beta_:.4f} nu {m.nu_:.2f}")
-    assert m.omega_ == pytest.approx(0.05, abs=0.03)
-    assert m.alpha_ == pytest.approx(0.08, abs=0.03)
-    assert m.beta_ == pytest.approx(0.90, abs=0.04)
-    assert m.nu_ == pytest.approx(6.0, abs=1.5)
+    print(f"\nomega {m.garch_omega_:.4f} alpha {m.garch_alpha_:.4f} beta {m.garch_beta_:.4f} nu {m.garch_nu_:.2f}")
+    assert m.garch_omega_ == pytest.approx(0.05, abs=0.03)
+    assert m.garch_alpha_ == pytest.approx(0.08, abs=0.03)
+    assert m.garch_beta_ == pytest.approx(0.90, abs=0.04)
+    assert m.garch_nu_ == pytest.approx(6.0, abs=1.5)
     assert m.converged_ == 1.0
-    expected = one_step_by_hand(garch_returns, m.omega_, m.alpha_, m.beta_)
+    expected = one_step_by_hand(garch_returns, m.garch_omega_, m.garch_alpha_, m.garch_beta_)
     assert m.volatility_ == pytest.approx(expected, rel=1e-9)
-    assert m.dof_ == m.nu_  # the model's own t, not the sign-correlation one
+    assert m.dof_ == m.garch_nu_  # the model's own t, not the sign-correlation one
 
 
 def test_gjr_finds_the_asymmetry(garch_returns):
@@ -64,12 +64,12 @@ def test_gjr_finds_the_asymmetry(garch_returns):
 
     r = simulate(6000, omega=0.05, alpha=0.02, beta=0.88, nu=7.0, gamma=0.12, seed=2)
     m = GJRGARCHVolatility().fit(r)
-    print(f"\nGJR: alpha {m.alpha_:.4f} gamma {m.gamma_:.4f} beta {m.beta_:.4f} nu {m.nu_:.2f}")
-    assert m.gamma_ == pytest.approx(0.12, abs=0.05) and m.gamma_ > 0.05
-    assert m.volatility_ == pytest.approx(one_step_by_hand(r, m.omega_, m.alpha_, m.beta_, m.gamma_), rel=1e-9)
+    print(f"\nGJR: alpha {m.garch_alpha_:.4f} gamma {m.garch_gamma_:.4f} beta {m.garch_beta_:.4f} nu {m.garch_nu_:.2f}")
+    assert m.garch_gamma_ == pytest.approx(0.12, abs=0.05) and m.garch_gamma_ > 0.05
+    assert m.volatility_ == pytest.approx(one_step_by_hand(r, m.garch_omega_, m.garch_alpha_, m.garch_beta_, m.garch_gamma_), rel=1e-9)
     # On symmetric GARCH data the asymmetry term is near zero.
     sym = GJRGARCHVolatility().fit(garch_returns)
-    assert abs(sym.gamma_) < 0.04
+    assert abs(sym.garch_gamma_) < 0.04
 
 
 def test_rolling_dof_is_the_fitted_nu_and_drives_var(garch_returns):
@@ -81,13 +81,13 @@ def test_rolling_dof_is_the_fitted_nu_and_drives_var(garch_returns):
                        index=pd.bdate_range("2010-01-04", periods=1301))
     frame = rolling_volatility(prices, window=1000, start=prices.index[-3], models=["garch"])
     assert len(frame) == 4 and (frame["distribution"] == "t").all()
-    np.testing.assert_array_equal(frame["dof"], frame["nu"])
+    np.testing.assert_array_equal(frame["dof"], frame["garch_nu"])
     # The first forecast (for the return at position 1297) uses returns 297..1296; fitted
     # directly with arch, it gives the same nu and volatility.
     first = np.log(prices).diff().to_numpy()[1:][297:1297]
     np.testing.assert_allclose(first, garch_returns[297:1297], rtol=1e-8, atol=1e-15)
     res = arch_model(100 * first, mean="Zero", vol="GARCH", p=1, q=1, dist="t").fit(disp="off", show_warning=False)
-    assert frame["nu"].iloc[0] == pytest.approx(res.params["nu"], rel=1e-6)
+    assert frame["garch_nu"].iloc[0] == pytest.approx(res.params["nu"], rel=1e-6)
     vol = np.sqrt(res.forecast(horizon=1, reindex=False).variance.to_numpy()[-1, 0]) / 100
     assert frame["volatility"].iloc[0] == pytest.approx(vol, rel=1e-6)
     # VaR at 5% on 1000 with the unit-variance t of the fitted nu (VIX paper, section III).
@@ -100,7 +100,7 @@ def test_normal_innovations_and_a_constant_mean(garch_returns):
     from marketcast.models.garch import GARCHVolatility
 
     m = GARCHVolatility(mean="constant", dist="normal").fit(garch_returns[:2000])
-    assert np.isinf(m.dof_) and np.isinf(m.nu_) and np.isfinite(m.mu_)
+    assert np.isinf(m.dof_) and np.isinf(m.garch_nu_) and np.isfinite(m.garch_mu_)
     with pytest.raises(ModelError, match="dist"):
         GARCHVolatility(dist="skewt").fit(garch_returns[:500])
     with pytest.raises(ModelError, match="mean"):
@@ -124,6 +124,6 @@ def test_a_failing_window_falls_back_instead_of_stopping_the_run(monkeypatch, ga
     windows = np.stack([garch_returns[i : i + 500] for i in (0, 500, 1000)])
     res = garch.GARCHVolatility().forecast_windows(windows, window_stats(windows))
     assert res.extra["converged"].tolist() == [True, False, True]
-    assert np.isnan(res.extra["omega"][1]) and np.isfinite(res.extra["omega"][[0, 2]]).all()
+    assert np.isnan(res.extra["garch_omega"][1]) and np.isfinite(res.extra["garch_omega"][[0, 2]]).all()
     assert res.volatility[1] == pytest.approx(np.sqrt(np.mean(windows[1] ** 2)))
     assert res.dof[1] == pytest.approx(window_stats(windows[1:2]).dof[0])  # sign-correlation dof

@@ -48,7 +48,7 @@ def write_or_print(frame, out: Path | None, *, title: str, caption: str | None =
 def _fmt(value) -> str:
     import pandas as pd
 
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, pd.Timestamp):
         return value.date().isoformat()

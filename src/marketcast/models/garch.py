@@ -148,7 +148,8 @@ class GARCHVolatility(VolatilityModel):
             dof = np.full(n, np.inf)
             cols["nu"] = np.full(n, np.inf)
         keys = ["omega", "alpha"] + (["gamma"] if self._o else []) + ["beta", "nu"] + (["mu"] if self.mean == "constant" else [])
-        extra = {k: cols[k] for k in keys}
+        # Prefixed: DD-EWMA's "alpha" (its smoothing constant) means something else.
+        extra = {f"garch_{k}": cols[k] for k in keys}
         extra["converged"] = converged
         return VolatilityForecast(cols["volatility"], extra, dof=dof)
 
