@@ -24,7 +24,7 @@ __all__ = ["rolling_volatility", "forecast_dates", "VOLATILITY_COLUMNS"]
 
 VOLATILITY_COLUMNS = [
     "date", "model", "volatility", "var", "cvar", "mad", "rho", "dof", "distribution",
-    "abs_return", "window_start", "window_end",
+    "abs_return", "return", "tail", "notional", "window_start", "window_end",
 ]
 
 
@@ -125,8 +125,9 @@ def rolling_volatility(
     -------
     DataFrame
         One row per forecast date and model with :data:`VOLATILITY_COLUMNS` plus the model's
-        own columns (DD-EWMA: ``alpha``, ``rmse``). ``abs_return`` is the realised
-        :math:`|r_t|` (missing for a live forecast). ``rho``, ``dof`` and ``mad`` come from the
+        own columns (DD-EWMA: ``alpha``, ``rmse``). ``return`` is the realised log return
+        :math:`r_t` and ``abs_return`` its absolute value (missing for a live forecast); a VaR
+        breach is ``-notional * return > var``. ``rho``, ``dof`` and ``mad`` come from the
         window's sign correlation, as in the paper; ``distribution`` says whether the risk
         figures use the t or, where the sign correlation reaches sqrt(2/pi), the normal
         (``dof`` is then infinite, which JSON writes as null).
@@ -148,7 +149,7 @@ def rolling_volatility(
     st = window_stats(windows)
     realised = np.full(pos.size, np.nan)
     inside = pos < len(r)
-    realised[inside] = np.abs(r[pos[inside]])
+    realised[inside] = r[pos[inside]]
     frames = []
     done: dict[tuple, np.ndarray] = {}
     for model in _resolve_models(models):
@@ -166,7 +167,10 @@ def rolling_volatility(
                 "rho": st.rho,
                 "dof": dof,
                 "distribution": np.where(np.isinf(dof), "normal", "t"),
-                "abs_return": realised,
+                "abs_return": np.abs(realised),
+                "return": realised,
+                "tail": tail,
+                "notional": notional,
                 "window_start": pd.DatetimeIndex(window_dates[:, 0]),
                 "window_end": pd.DatetimeIndex(window_dates[:, -1]),
             }
