@@ -8,6 +8,7 @@ windows (DD-EWMA) forecasts a month of days in about the time of one.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -24,7 +25,7 @@ __all__ = ["rolling_volatility", "forecast_dates", "VOLATILITY_COLUMNS"]
 
 VOLATILITY_COLUMNS = [
     "date", "model", "volatility", "var", "cvar", "mad", "rho", "dof", "distribution",
-    "abs_return", "return", "tail", "notional", "window_start", "window_end",
+    "abs_return", "return", "tail", "notional", "window_start", "window_end", "seconds",
 ]
 
 
@@ -127,7 +128,8 @@ def rolling_volatility(
         One row per forecast date and model with :data:`VOLATILITY_COLUMNS` plus the model's
         own columns (DD-EWMA: ``alpha``, ``rmse``). ``return`` is the realised log return
         :math:`r_t` and ``abs_return`` its absolute value (missing for a live forecast); a VaR
-        breach is ``-notional * return > var``. ``rho``, ``dof`` and ``mad`` come from the
+        breach is ``-notional * return > var``. ``seconds`` is the model's time per forecast
+        (for an ensemble, the sum of its members'). ``rho``, ``dof`` and ``mad`` come from the
         window's sign correlation, as in the paper; ``distribution`` says whether the risk
         figures use the t or, where the sign correlation reaches sqrt(2/pi), the normal
         (``dof`` is then infinite, which JSON writes as null).
@@ -152,9 +154,17 @@ def rolling_volatility(
     realised[inside] = r[pos[inside]]
     frames = []
     done: dict[tuple, np.ndarray] = {}
+    seconds: dict[tuple, float] = {}
     for model in _resolve_models(models):
-        res = _reuse_members(model, done) or model.forecast_windows(windows, st, window_dates)
+        t0 = time.perf_counter()
+        res = _reuse_members(model, done)
+        if res is None:
+            res = model.forecast_windows(windows, st, window_dates)
+            cost = (time.perf_counter() - t0) / pos.size
+        else:  # an ensemble of members computed already costs what they cost
+            cost = sum(seconds[model_key(m)] for m in model.member_models())
         done[model_key(model)] = res.volatility
+        seconds[model_key(model)] = cost
         dof = res.dof if res.dof is not None else st.dof
         frame = pd.DataFrame(
             {
@@ -173,6 +183,7 @@ def rolling_volatility(
                 "notional": notional,
                 "window_start": pd.DatetimeIndex(window_dates[:, 0]),
                 "window_end": pd.DatetimeIndex(window_dates[:, -1]),
+                "seconds": cost,
             }
         )
         for key, value in res.extra.items():

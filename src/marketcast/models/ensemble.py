@@ -25,15 +25,20 @@ def _label(members: Sequence[str], default: Sequence[str]) -> str:
     return "ensemble" if tuple(members) == tuple(default) else f"ensemble({','.join(members)})"
 
 
-def _members(target: str, names: Sequence[str], seed: int):
+def _members(target: str, names: Sequence[str], seed: int, member_params: dict | None = None):
     from marketcast.models.registry import get_model, spec_of
 
+    member_params = member_params or {}
+    unknown = set(member_params) - set(names)
+    if unknown:
+        raise ModelError(f"member_params names models that are not members: {', '.join(sorted(unknown))}")
     out = []
     for name in names:
         if name.startswith("ensemble"):
             raise ModelError("an ensemble cannot contain another ensemble")
         cls = spec_of(name, target).load()  # type: ignore[arg-type]
         kwargs = {"seed": seed} if "seed" in cls._param_names() else {}
+        kwargs.update(member_params.get(name, {}))
         out.append(get_model(name, target, **kwargs))  # type: ignore[arg-type]
     if len(out) < 2:
         raise ModelError("an ensemble needs at least two members")
@@ -47,14 +52,17 @@ class Ensemble(Forecaster):
     ----------
     members : sequence of str
         Registered price model names (default: the paper's SMA, LSTM, Prophet).
+    member_params : dict, optional
+        Hyper-parameters per member name, e.g. ``{"lstm": {"epochs": 20}}``.
     seed : int
         Given to every member that takes a seed.
     """
 
     stochastic = True
 
-    def __init__(self, members: Sequence[str] = PRICE_MEMBERS, seed: int = 0):
+    def __init__(self, members: Sequence[str] = PRICE_MEMBERS, member_params: dict | None = None, seed: int = 0):
         self.members = tuple(members)
+        self.member_params = member_params
         self.seed = seed
 
     @property
@@ -63,7 +71,7 @@ class Ensemble(Forecaster):
 
     def member_models(self) -> list[Forecaster]:
         """Unfitted member instances, as the ensemble fits them."""
-        return _members("price", self.members, int(self.seed))
+        return _members("price", self.members, int(self.seed), self.member_params)
 
     def min_history(self, horizon: int = 1) -> int:
         return max(m.min_history(horizon) for m in self.member_models())
@@ -100,8 +108,9 @@ class Ensemble(Forecaster):
 class VolatilityEnsemble(VolatilityModel):
     """Mean of member one-step volatility forecasts (the ENVF of Table V)."""
 
-    def __init__(self, members: Sequence[str] = VOLATILITY_MEMBERS, seed: int = 0):
+    def __init__(self, members: Sequence[str] = VOLATILITY_MEMBERS, member_params: dict | None = None, seed: int = 0):
         self.members = tuple(members)
+        self.member_params = member_params
         self.seed = seed
 
     @property
@@ -109,7 +118,7 @@ class VolatilityEnsemble(VolatilityModel):
         return _label(self.members, VOLATILITY_MEMBERS)
 
     def member_models(self) -> list[VolatilityModel]:
-        return _members("volatility", self.members, int(self.seed))
+        return _members("volatility", self.members, int(self.seed), self.member_params)
 
     def combine(self, forecasts: Sequence[np.ndarray]) -> np.ndarray:
         return np.mean(np.vstack(forecasts), axis=0)

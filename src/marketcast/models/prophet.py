@@ -336,11 +336,16 @@ class ProphetVolatility(VolatilityModel):
             dates = np.broadcast_to(pd.bdate_range("2000-01-03", periods=width).to_numpy(), (n, width))
         settings = self._settings()
         yhat = np.empty(n)
+        rmse = np.empty(n)
         for i in range(n):
             window_dates = pd.DatetimeIndex(dates[i])
             model = fit_prophet(window_dates, z[i], settings, algorithm=self.algorithm)
-            yhat[i] = point_forecast(model, business_days_after(window_dates[-1], 1))[0]
+            # One predict call for the fitted curve and the next day: the in-sample RMSE is the
+            # RMSE column of Table V.
+            curve = point_forecast(model, window_dates.append(business_days_after(window_dates[-1], 1)))
+            yhat[i] = curve[-1]
+            rmse[i] = float(np.sqrt(np.mean((z[i] - curve[:-1]) ** 2)))
         # Keep Prophet's value, but a volatility must be positive for VaR/CVaR: clip only a
         # negative (or zero) forecast, to a tiny positive number.
         volatility = np.where(yhat > MIN_VOLATILITY, yhat, MIN_VOLATILITY)
-        return VolatilityForecast(volatility, {"yhat": yhat})
+        return VolatilityForecast(volatility, {"yhat": yhat, "rmse": rmse})

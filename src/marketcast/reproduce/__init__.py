@@ -1,0 +1,1 @@
+"""The two papers' experiments as code: ``marketcast reproduce vix-paper`` and ``stock-paper``."""
