@@ -116,6 +116,20 @@ def point_table(prices: pd.Series, horizon: int, config: VixPaperConfig, tick=No
     return table[cols].reset_index(drop=True), pd.concat(forecasts, ignore_index=True)
 
 
+def extended_table(prices: pd.Series, horizon: int, config: VixPaperConfig, tick=None) -> pd.DataFrame:
+    """Beyond the paper: NNAR and XGBoost on the same slices (first seed), with the naive baseline."""
+    from marketcast.models.boosting import XGBoostForecaster
+    from marketcast.models.nnar import NNARForecaster
+
+    seed = config.seeds[0]
+    models = [NNARForecaster(seed=seed), XGBoostForecaster(window=21, seed=seed), "naive"]
+    res = backtest(prices, models, horizon=horizon, progress=tick, **VIX_PAPER_SLICES)
+    per_slice = res.scores[["slice", "model", "rmse", "mae"]].astype({"slice": str})
+    g = res.scores.groupby("model", sort=False)[["rmse", "mae"]]
+    rows = pd.concat([g.mean().assign(slice="mean"), g.std(ddof=1).assign(slice="sd")]).reset_index()
+    return pd.concat([per_slice, rows[["slice", "model", "rmse", "mae"]]], ignore_index=True).assign(seed=seed)
+
+
 # --- Table IV -------------------------------------------------------------------------------------
 
 
@@ -256,6 +270,8 @@ def reproduce_vix_paper(
     stages = [
         ("table2", 14 * 5 * n_seeds, lambda t: point_table(prices, 21, config, t)),
         ("table3", 14 * 5 * n_seeds, lambda t: point_table(prices, 5, config, t)),
+        ("table2_extended", 14 * 3, lambda t: extended_table(prices, 21, config, t)),
+        ("table3_extended", 14 * 3, lambda t: extended_table(prices, 5, config, t)),
         ("table4", 2 * config.lstm_epochs * n_seeds, lambda t: interval_tables(prices, config, t)),
         ("table5", 5 * n_seeds, lambda t: volatility_tables(prices, config, t)),
         ("var", 5, lambda t: var_tables(prices, config, t)),
@@ -276,6 +292,8 @@ def reproduce_vix_paper(
         seconds[name] = time.perf_counter() - t0
         if name in ("table2", "table3"):
             tables[name], extras[f"{name}_forecasts"] = out
+        elif isinstance(out, pd.DataFrame):
+            tables[name] = out
         else:
             for key, frame in out.items():
                 (extras if key.endswith(("_runs", "_insample", "_forecasts")) else tables)[key] = frame
@@ -346,17 +364,22 @@ def summary_markdown(result: VixPaperResult) -> str:
         rows = t[name][t[name].slice == "mean"]
         for r in rows.itertuples():
             lines.append(f"| {horizon} | {r.model} | {_fmt(r.rmse)} | {_fmt(r.rmse_sd)} | {_fmt(r.paper_rmse)} |")
-        models = rows[rows.model != "naive"]
-        b = models.loc[models.rmse.idxmin()]
+        extended = t.get(f"{name}_extended")
+        extra = extended[(extended.slice == "mean") & (extended.model != "naive")] if extended is not None else rows.iloc[:0]
+        for r in extra.itertuples():
+            lines.append(f"| {horizon} | {r.model} (beyond the paper, seed {cfg.seeds[0]}) | {_fmt(r.rmse)} | | |")
+        candidates = pd.concat([rows[rows.model != "naive"][["model", "rmse"]], extra[["model", "rmse"]]])
+        b = candidates.loc[candidates.rmse.idxmin()]
         naive = float(rows[rows.model == "naive"].rmse.iloc[0])
         paper_best = rows.dropna(subset=["paper_rmse"]).sort_values("paper_rmse").iloc[0]
-        best[horizon] = (b.model, float(b.rmse), naive, paper_best.model, float(paper_best.paper_rmse))
+        best[horizon] = (b.model, float(b.rmse), naive, paper_best.model, float(paper_best.paper_rmse), len(candidates))
     lines.append("")
-    for horizon, (model, rmse, naive, pmodel, prmse) in best.items():
+    for horizon, (model, rmse, naive, pmodel, prmse, k) in best.items():
         verdict = "beats" if rmse < naive else "does not beat"
-        lines.append(f"- {horizon}-day: our best model, {model} ({rmse:.4f}), {verdict} the naive random walk "
-                     f"({naive:.4f}) by {100 * (naive - rmse) / naive:+.1f}%; the paper's best is {pmodel} "
-                     f"({prmse:.4f}), {100 * (rmse - prmse) / prmse:+.1f}% from ours. The paper reports no random-walk baseline.")
+        lines.append(f"- {horizon}-day: our best of {k} models, {model} ({rmse:.4f}), {verdict} the naive random walk "
+                     f"({naive:.4f}): {100 * (naive - rmse) / naive:+.1f}%. The paper's best is {pmodel} "
+                     f"({prmse:.4f}); ours is {100 * (rmse - prmse) / prmse:+.1f}% from it. The paper reports no "
+                     "random-walk baseline, and picking the best of several models on the same 14 slices flatters it.")
     iv = t["table4"]
     bt = t["table4_backtest"]
     seeds = t["table4_seeds"]

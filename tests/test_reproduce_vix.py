@@ -1,0 +1,102 @@
+"""`marketcast reproduce vix-paper`: the whole paper from the CBOE history, checked against its text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import paper_tables
+from marketcast.cli import main
+from marketcast.reproduce import vix_paper_values as values
+
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
+
+
+def test_the_transcription_equals_the_papers_text(vix_paper_text):
+    assert values.TABLE_V == paper_tables.table_v(vix_paper_text)
+    assert values.TABLE_VI == paper_tables.table_vi(vix_paper_text)
+    assert values.TABLE_VII == paper_tables.table_vii(vix_paper_text)
+    assert values.TABLE_II == paper_tables.table_ii_iii(vix_paper_text, "II")
+    assert values.TABLE_III == paper_tables.table_ii_iii(vix_paper_text, "III")
+    assert [r["point"] for r in values.TABLE_IV] == [17.246, 17.614, 17.997, 18.402, 18.849]
+
+
+@pytest.fixture(scope="module")
+def run(vix_path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("vix-paper")
+    assert main(["--quiet", "reproduce", "vix-paper", "--data", str(vix_path), "--out", str(out)]) == 0
+    return out
+
+
+def read(run, name):
+    return pd.read_csv(run / f"{name}.csv")
+
+
+def test_files_and_their_columns(run):
+    for name in ("table2", "table3"):
+        t = read(run, name)
+        assert {"slice", "model", "rmse", "mae", "paper_rmse", "paper_mae"} <= set(t.columns)
+        assert t.slice.astype(str).tolist().count("mean") == 5 and set(t.model) == {"sma", "lstm", "prophet", "ensemble", "naive"}
+        assert len(t) == 16 * 5 and (t.seeds == 3).all()
+    assert list(read(run, "table4").columns[:11]) == ["day", "date", "price", "point", "sigma_e", "lower_90", "upper_90",
+                                                       "lower_95", "upper_95", "lower_99", "upper_99"]
+    assert list(read(run, "table5").columns[:8]) == ["day", "date", "model", "volatility", "volatility_sd", "abs_return", "rmse", "seconds"]
+    assert {"paper_volatility"} <= set(read(run, "table5").columns)
+    assert list(read(run, "table6").columns[:5]) == ["day", "date", "model", "var", "cvar"]
+    assert {"paper_var", "paper_cvar"} <= set(read(run, "table6").columns)
+    assert {"day", "date", "model", "mad", "paper_mad"} <= set(read(run, "table7").columns)
+    assert (run / "summary.md").read_text().startswith("# Reproduction of the VIX paper")
+
+
+def test_deterministic_columns_equal_the_printed_digits(run):
+    t5 = read(run, "table5").query("model == 'dd-ewma'")
+    assert (t5.volatility.round(3) == t5.paper_volatility).all() and (t5.rmse.round(3) == t5.paper_rmse).all()
+    t6 = read(run, "table6").query("model == 'dd-ewma'")
+    differ = sorted([(int(d), "var") for d, a, b in zip(t6.day, t6["var"], t6.paper_var) if round(a, 3) != b]
+                    + [(int(d), "cvar") for d, a, b in zip(t6.day, t6.cvar, t6.paper_cvar) if round(a, 3) != b])
+    assert differ == [(1, "var"), (8, "var"), (14, "cvar")]  # the three rounding-boundary cells (see summary.md)
+    t7 = read(run, "table7").query("model == 'dd-ewma'")
+    assert (t7.mad.round(3) == t7.paper_mad).all()
+    for name in ("table2", "table3"):
+        sma = read(run, name).query("model == 'sma'")
+        sma = sma[sma.slice.astype(str).str.isdigit()]
+        wrong = sma[sma.rmse.round(4) != sma.paper_rmse].slice.astype(int).tolist()
+        assert wrong == ([8] if name == "table2" else [])
+        assert (sma.rmse_sd == 0).all()  # SMA is deterministic: identical under every seed
+
+
+def test_stochastic_models_sit_beside_the_paper_with_a_seed_sd(run):
+    t3 = read(run, "table3")
+    lstm = t3[(t3.model == "lstm") & t3.slice.astype(str).str.isdigit()]
+    assert (lstm.rmse_sd > 0).any() and lstm.paper_rmse.notna().all()
+    nn = read(run, "table5").query("model == 'nnar'")
+    assert (nn.volatility_sd > 0).any() and nn.paper_volatility.notna().all()
+
+
+def test_one_step_95_intervals_cover_93_to_97_percent(run):
+    bt = read(run, "table4_backtest")
+    cover = bt[bt.level == 0.95].coverage
+    assert len(cover) == 3 and 0.93 <= cover.mean() <= 0.97, cover.tolist()
+    assert (bt.start == "2019-06-03").all() and (bt.end == "2021-04-16").all()
+
+
+def test_point_forecast_summary_is_truthful(run):
+    summary = (run / "summary.md").read_text()
+    t2 = read(run, "table2").query("slice == 'mean'").set_index("model").rmse
+    assert t2["sma"] < t2["naive"]  # at 21 days the SMA beats the random walk (deterministic)
+    assert "21-day: our best of" in summary and "beats the naive random walk" in summary
+    t3 = read(run, "table3").query("slice == 'mean'").set_index("model").rmse
+    ext = read(run, "table3_extended").query("slice == 'mean' and model != 'naive'").set_index("model").rmse
+    best = min(t3.drop("naive").min(), ext.min())
+    verdict = "beats" if best < t3["naive"] else "does not beat"
+    assert f"({best:.4f}), {verdict} the naive random walk ({t3['naive']:.4f})" in summary
+
+
+def test_var_backtest_and_diebold_mariano(run):
+    var = read(run, "var_backtest")
+    assert set(var.model) == {"dd-ewma", "nnar", "prophet", "ensemble", "garch"}
+    assert (var.days > 700).all() and var.traffic_light.isin(["green", "yellow", "red"]).all()
+    assert np.allclose(var.breach_rate, var.breaches / var.days)
+    dm = read(run, "dm_tests")
+    assert set(dm.model) == {"nnar", "prophet", "ensemble", "garch"} and dm.pvalue.between(0, 1).all()
