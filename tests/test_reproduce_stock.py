@@ -40,6 +40,7 @@ def test_tables_both_protocols_and_models(run):
     assert (shared.loc["shuffled"] == 1.0).all() and (shared.loc["chronological"] == 0.0).all()
     t3 = pd.read_csv(run / "table3.csv")
     assert t3.set_index("dataset").paper_mse.to_dict() == {"SBIN": 0.001, "AAOI": 0.0016}
+    assert (run / "report.html").exists() and len(list((run / "figures").glob("*.png"))) == 8
     summary = (run / "summary.md").read_text()
     assert "The paper's protocol leaks" in summary and "naive random walk" in summary
 

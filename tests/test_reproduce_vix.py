@@ -47,6 +47,10 @@ def test_files_and_their_columns(run):
     assert {"paper_var", "paper_cvar"} <= set(read(run, "table6").columns)
     assert {"day", "date", "model", "mad", "paper_mad"} <= set(read(run, "table7").columns)
     assert (run / "summary.md").read_text().startswith("# Reproduction of the VIX paper")
+    html = (run / "report.html").read_text()
+    assert "<script src=" not in html and html.count("plotly-graph-div") >= 10
+    pngs = list((run / "figures").glob("*.png"))
+    assert len(pngs) >= 10 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
 
 def test_deterministic_columns_equal_the_printed_digits(run):

@@ -95,10 +95,8 @@ def _download_vix():
 
 
 def _write_report(result, folder: Path) -> None:
-    try:
-        from marketcast.reproduce.vix_report import write_vix_report
-    except ImportError:  # the report module is optional until it lands
-        return
+    from marketcast.reproduce.vix_report import write_vix_report
+
     write_vix_report(result, folder)
 
 
@@ -137,12 +135,9 @@ def stock_paper(
         result = reproduce_stock_paper(data_dir, config, model_dir=folder / "models")
     summary = summary_markdown(result)
     write_tables(result.tables, folder, summary)
-    try:
-        from marketcast.reproduce.stock_report import write_stock_report
-    except ImportError:
-        write_stock_report = None
-    if write_stock_report is not None:
-        write_stock_report(result, folder)
+    from marketcast.reproduce.stock_report import write_stock_report
+
+    write_stock_report(result, folder)
     if not is_quiet(ctx):
         typer.echo(summary)
-        typer.echo(f"wrote {len(result.tables)} tables and summary.md to {folder}", err=True)
+        typer.echo(f"wrote {len(result.tables)} tables, summary.md and report.html to {folder}", err=True)

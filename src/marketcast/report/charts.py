@@ -1,0 +1,510 @@
+"""One neutral description of a chart, rendered twice: interactively (Plotly) and as a PNG (matplotlib).
+
+A :class:`Chart` is a title, axis labels and a list of :class:`Layer` objects; each layer is a
+``line``, a ``scatter`` (markers: actual prices, VaR breaches), a ``band`` (a filled area
+between ``lower`` and ``upper``: nested bands make a fan) or a ``bar`` (grouped by ``x``).
+The builders below (:func:`fan_chart`, :func:`var_chart`, ...) are plain functions of result
+frames that return such descriptions; :func:`to_plotly` and :func:`to_png` are the only code that
+knows a plotting library, and both are imported lazily, so building charts costs nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from marketcast.errors import DataError
+
+__all__ = [
+    "Layer",
+    "Chart",
+    "PALETTE",
+    "to_plotly",
+    "to_png",
+    "interval_levels",
+    "fan_chart",
+    "slice_errors",
+    "backtest_forecasts",
+    "volatility_chart",
+    "var_chart",
+    "training_curves",
+    "predicted_vs_actual",
+]
+
+LayerKind = Literal["line", "scatter", "band", "bar"]
+Dash = Literal["solid", "dash", "dot"]
+
+#: Tableau 10: distinguishable, colour-blind friendly enough; models take colours in order.
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
+ACTUAL = "#222222"
+MUTED = "#9a9a9a"
+BREACH = "#d62728"
+
+
+def _as_x(values) -> np.ndarray:
+    """Dates as naive ``datetime64[ns]``, anything else as a plain array."""
+    if isinstance(values, pd.Series | pd.Index):
+        if pd.api.types.is_datetime64_any_dtype(values.dtype):
+            idx = pd.DatetimeIndex(values)
+            return (idx.tz_localize(None) if idx.tz is not None else idx).to_numpy(dtype="datetime64[ns]")
+        return values.to_numpy()
+    arr = np.asarray(values)
+    if arr.dtype.kind == "M":
+        return arr.astype("datetime64[ns]")
+    if arr.dtype.kind == "O" and arr.size and all(isinstance(v, pd.Timestamp | np.datetime64) for v in arr.ravel()):
+        return pd.DatetimeIndex(arr).to_numpy(dtype="datetime64[ns]")
+    return arr
+
+
+def _as_y(values) -> np.ndarray | None:
+    if values is None:
+        return None
+    return np.asarray(values, dtype=np.float64)
+
+
+@dataclass
+class Layer:
+    """One visual element of a chart.
+
+    ``line`` and ``scatter`` use ``y``; ``band`` fills between ``lower`` and ``upper``; ``bar``
+    draws one bar per ``x`` (several bar layers are grouped side by side). ``width`` is the line
+    width, ``size`` the marker diameter in points.
+    """
+
+    kind: LayerKind
+    name: str
+    x: Sequence
+    y: Sequence | None = None
+    lower: Sequence | None = None
+    upper: Sequence | None = None
+    color: str = PALETTE[0]
+    opacity: float = 1.0
+    dash: Dash = "solid"
+    width: float = 1.8
+    size: float = 6.0
+    show_legend: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("line", "scatter", "band", "bar"):
+            raise ValueError(f"unknown layer kind {self.kind!r}")
+        self.x = _as_x(self.x)
+        self.y, self.lower, self.upper = _as_y(self.y), _as_y(self.lower), _as_y(self.upper)
+        needed = ("lower", "upper") if self.kind == "band" else ("y",)
+        for attr in needed:
+            arr = getattr(self, attr)
+            if arr is None:
+                raise ValueError(f"{self.kind} layer '{self.name}' needs {attr}")
+            if len(arr) != len(self.x):
+                raise ValueError(f"layer '{self.name}': {len(arr)} {attr} values for {len(self.x)} x values")
+        if not 0.0 <= self.opacity <= 1.0:
+            raise ValueError(f"layer '{self.name}': opacity must lie in [0, 1]")
+
+    @property
+    def is_dates(self) -> bool:
+        return self.x.dtype.kind == "M"
+
+
+@dataclass
+class Chart:
+    """A title, axis labels and layers drawn in order (first at the bottom)."""
+
+    title: str
+    x_label: str
+    y_label: str
+    layers: list[Layer] = field(default_factory=list)
+    y_log: bool = False
+
+    def kinds(self) -> list[str]:
+        return [layer.kind for layer in self.layers]
+
+    def layer(self, name: str) -> Layer:
+        """The layer called ``name`` (KeyError if none)."""
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+
+# --------------------------------------------------------------------------- renderers
+
+
+def _rgba(color: str, opacity: float) -> str:
+    c = color.lstrip("#")
+    if len(c) == 3:
+        c = "".join(ch * 2 for ch in c)
+    r, g, b = (int(c[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{opacity:g})"
+
+
+def _bar_categories(chart: Chart) -> list:
+    cats: dict = {}
+    for layer in chart.layers:
+        if layer.kind == "bar":
+            for v in layer.x.tolist():
+                cats.setdefault(v, None)
+    return list(cats)
+
+
+def to_plotly(chart: Chart):
+    """The chart as an interactive :class:`plotly.graph_objects.Figure`."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    has_bars = False
+    for i, layer in enumerate(chart.layers):
+        x = layer.x
+        group = f"g{i}"
+        if layer.kind == "line":
+            fig.add_trace(go.Scatter(
+                x=x, y=layer.y, name=layer.name, mode="lines", opacity=layer.opacity, showlegend=layer.show_legend,
+                line={"color": layer.color, "width": layer.width, "dash": layer.dash}, legendgroup=group))
+        elif layer.kind == "scatter":
+            fig.add_trace(go.Scatter(
+                x=x, y=layer.y, name=layer.name, mode="markers", opacity=layer.opacity, showlegend=layer.show_legend,
+                marker={"color": layer.color, "size": layer.size}, legendgroup=group))
+        elif layer.kind == "band":
+            # The lower edge (invisible, no legend entry), then the upper edge filled down to it.
+            fig.add_trace(go.Scatter(
+                x=x, y=layer.lower, name=f"{layer.name} lower", mode="lines", line={"width": 0, "color": layer.color},
+                showlegend=False, legendgroup=group, hovertemplate=f"{layer.name} lower: %{{y:.4g}}<extra></extra>"))
+            fig.add_trace(go.Scatter(
+                x=x, y=layer.upper, name=layer.name, mode="lines", line={"width": 0, "color": layer.color},
+                fill="tonexty", fillcolor=_rgba(layer.color, layer.opacity), showlegend=layer.show_legend,
+                legendgroup=group, hovertemplate=f"{layer.name} upper: %{{y:.4g}}<extra></extra>"))
+        else:
+            has_bars = True
+            fig.add_trace(go.Bar(x=[str(v) for v in x.tolist()] if not layer.is_dates else x, y=layer.y,
+                                 name=layer.name, marker={"color": layer.color}, opacity=layer.opacity,
+                                 showlegend=layer.show_legend))
+    fig.update_layout(
+        title={"text": chart.title, "x": 0.01, "xanchor": "left", "font": {"size": 16}},
+        template="plotly_white",
+        height=440,
+        margin={"l": 64, "r": 24, "t": 56, "b": 40},
+        hovermode="x unified" if not has_bars else "closest",
+        barmode="group",
+        legend={"orientation": "h", "yanchor": "top", "y": -0.14, "xanchor": "left", "x": 0.0},
+        font={"family": "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif", "size": 12},
+    )
+    fig.update_xaxes(title_text=chart.x_label, automargin=True)
+    fig.update_yaxes(title_text=chart.y_label, automargin=True, type="log" if chart.y_log else "linear")
+    if has_bars:
+        fig.update_xaxes(type="category")
+    return fig
+
+
+_MPL_DASH = {"solid": "-", "dash": "--", "dot": ":"}
+
+
+def to_png(chart: Chart, path: str | Path, *, dpi: int = 120) -> Path:
+    """Draw the chart with matplotlib (Agg canvas, no pyplot) and write it atomically as a PNG.
+
+    The figure is built on :class:`matplotlib.figure.Figure` with an explicit Agg canvas, so no
+    global backend or pyplot state is touched: safe in notebooks, servers and threads.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from marketcast.io import _atomic_replace
+
+    fig = Figure(figsize=(9.0, 4.6), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    cats = _bar_categories(chart)
+    bar_layers = [layer for layer in chart.layers if layer.kind == "bar"]
+    n_bars = len(bar_layers)
+    dates = False
+    for layer in chart.layers:
+        label = layer.name if layer.show_legend else "_nolegend_"
+        dates = dates or layer.is_dates
+        if layer.kind == "line":
+            ax.plot(layer.x, layer.y, color=layer.color, lw=layer.width, ls=_MPL_DASH[layer.dash], alpha=layer.opacity,
+                    label=label)
+        elif layer.kind == "scatter":
+            ax.scatter(layer.x, layer.y, color=layer.color, s=layer.size ** 2, alpha=layer.opacity, label=label,
+                       zorder=3, linewidths=0)
+        elif layer.kind == "band":
+            ax.fill_between(layer.x, layer.lower, layer.upper, color=layer.color, alpha=layer.opacity, lw=0, label=label)
+        else:
+            k = bar_layers.index(layer)
+            width = 0.8 / n_bars
+            pos = np.array([cats.index(v) for v in layer.x.tolist()], dtype=float) - 0.4 + width * (k + 0.5)
+            ax.bar(pos, layer.y, width=width, color=layer.color, alpha=layer.opacity, label=label)
+    if n_bars:
+        ax.set_xticks(range(len(cats)), [str(c) for c in cats])
+        if len(cats) > 24:  # thin the labels of long category axes
+            step = math.ceil(len(cats) / 24)
+            for i, tick in enumerate(ax.get_xticklabels()):
+                tick.set_visible(i % step == 0)
+    if dates:
+        import matplotlib.dates as mdates
+
+        locator = mdates.AutoDateLocator(minticks=3, maxticks=9)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    if chart.y_log:
+        ax.set_yscale("log")
+    ax.set_title(chart.title, loc="left", fontsize=12)
+    ax.set_xlabel(chart.x_label)
+    ax.set_ylabel(chart.y_label)
+    ax.grid(True, color="#e5e5e5", lw=0.8)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(handles), 5), frameon=False, fontsize=9)
+    target = Path(path)
+    _atomic_replace(target, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, facecolor="white"))
+    return target
+
+
+# --------------------------------------------------------------------------- helpers for builders
+
+
+def _colors(models: Sequence[str]) -> dict[str, str]:
+    return {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(models)}
+
+
+def _models(frame: pd.DataFrame) -> list[str]:
+    return [str(m) for m in dict.fromkeys(frame["model"].astype(str))] if "model" in frame else []
+
+
+def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"{what}: missing column(s) {', '.join(missing)} (have: {', '.join(map(str, frame.columns))})")
+
+
+def _dates(values) -> np.ndarray:
+    idx = pd.DatetimeIndex(pd.to_datetime(values))
+    return (idx.tz_localize(None) if idx.tz is not None else idx).to_numpy(dtype="datetime64[ns]")
+
+
+_LEVEL_RE = re.compile(r"^lower_(\d+(?:_\d+)?)$")
+
+
+def interval_levels(columns: Sequence[str]) -> list[tuple[float, str]]:
+    """``(level in percent, tag)`` of each ``lower_<tag>``/``upper_<tag>`` pair, widest first.
+
+    Tags are the levels in percent with ``_`` for the decimal point: ``90``, ``99_5``.
+    """
+    cols = set(map(str, columns))
+    out = []
+    for col in cols:
+        m = _LEVEL_RE.match(col)
+        if m and f"upper_{m.group(1)}" in cols:
+            out.append((float(m.group(1).replace("_", ".")), m.group(1)))
+    return sorted(out, reverse=True)
+
+
+def _pct(level: float) -> str:
+    return f"{level:g}%"
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def fan_chart(forecast_frame: pd.DataFrame, history: pd.Series | None = None, *, model: str | None = None,
+              history_tail: int | None = 120) -> Chart:
+    """Point forecast with nested central intervals as a fan, widest (lightest) band first.
+
+    ``forecast_frame`` has ``date, model, point, lower_90, upper_90, ...`` and optionally
+    ``actual`` (drawn as markers where known). ``history``, a date-indexed price series, is drawn
+    as a line: its last ``history_tail`` points before the first forecast date (all with ``None``).
+    A frame with several models needs ``model``.
+    """
+    _require(forecast_frame, ["date", "point"], "forecast frame")
+    frame = forecast_frame
+    models = _models(frame)
+    if model is not None:
+        frame = frame[frame["model"].astype(str) == model]
+        if frame.empty:
+            raise DataError(f"forecast frame: no rows for model '{model}' (models: {', '.join(models)})")
+    elif len(models) > 1:
+        raise DataError(f"forecast frame: {len(models)} models ({', '.join(models)}); choose one with model=")
+    name = model or (models[0] if models else "forecast")
+    frame = frame.sort_values("date", kind="stable")
+    x = _dates(frame["date"])
+    color = PALETTE[0]
+    levels = interval_levels(frame.columns)
+    layers: list[Layer] = []
+    if history is not None and len(history):
+        h = history.sort_index()
+        h = h[h.index < pd.Timestamp(x[0])] if len(x) else h
+        if history_tail is not None:
+            h = h.iloc[-int(history_tail):]
+        if len(h):
+            layers.append(Layer("line", "history", _dates(h.index), h.to_numpy(dtype=float), color=ACTUAL, width=1.4))
+    n = len(levels)
+    for i, (level, tag) in enumerate(levels):
+        # widest band lightest; stacked translucent bands darken towards the centre
+        opacity = round(0.12 + 0.10 * i / max(n - 1, 1), 3)
+        layers.append(Layer("band", f"{_pct(level)} interval", x, lower=frame[f"lower_{tag}"], upper=frame[f"upper_{tag}"],
+                            color=color, opacity=opacity))
+    layers.append(Layer("line", f"{name} point forecast", x, frame["point"], color=color, width=2.2))
+    if "actual" in frame:
+        actual = frame["actual"].to_numpy(dtype=float)
+        known = np.isfinite(actual)
+        if known.any():
+            layers.append(Layer("scatter", "actual", x[known], actual[known], color=ACTUAL, size=7))
+    what = ", ".join(_pct(lv) for lv, _ in sorted(levels)) if levels else "no"
+    title = f"{name} forecast with {what} intervals" if levels else f"{name} forecast"
+    return Chart(title, "date", "price", layers)
+
+
+def slice_errors(scores: pd.DataFrame, metric: str = "rmse") -> Chart:
+    """Per-slice ``metric`` (``rmse`` or ``mae``) of each model, as grouped bars."""
+    _require(scores, ["slice", "model", metric], "backtest scores")
+    models = _models(scores)
+    colors = _colors(models)
+    horizons = list(dict.fromkeys(scores["horizon"])) if "horizon" in scores else [None]
+    layers = []
+    for m in models:
+        for h in horizons:
+            rows = scores[scores["model"].astype(str) == m]
+            if h is not None:
+                rows = rows[rows["horizon"] == h]
+            if rows.empty:
+                continue
+            label = m if len(horizons) == 1 else f"{m} (h={h})"
+            layers.append(Layer("bar", label, rows["slice"].to_numpy(), rows[metric], color=colors[m]))
+    return Chart(f"Per-slice {metric.upper()} by model", "slice", metric.upper(), layers)
+
+
+def backtest_forecasts(forecasts: pd.DataFrame, slice_number: int) -> Chart:
+    """One backtest slice: each model's forecasts against the actual values."""
+    _require(forecasts, ["slice", "model", "date", "actual", "forecast"], "backtest forecasts")
+    rows = forecasts[forecasts["slice"] == slice_number]
+    if rows.empty:
+        have = sorted(set(forecasts["slice"].tolist()))
+        raise DataError(f"backtest forecasts: no slice {slice_number} (slices {have[0]}..{have[-1]})" if have
+                        else "backtest forecasts: no rows")
+    rows = rows.sort_values("date", kind="stable")
+    actual = rows.drop_duplicates("date")
+    layers = [Layer("line", "actual", _dates(actual["date"]), actual["actual"], color=ACTUAL, width=2.0)]
+    colors = _colors(_models(rows))
+    for m, color in colors.items():
+        r = rows[rows["model"].astype(str) == m]
+        layers.append(Layer("line", m, _dates(r["date"]), r["forecast"], color=color, dash="dash"))
+    first, last = pd.Timestamp(actual["date"].iloc[0]).date(), pd.Timestamp(actual["date"].iloc[-1]).date()
+    return Chart(f"Slice {slice_number}: forecasts vs actual ({first} to {last})", "date", "price", layers)
+
+
+def volatility_chart(vol: pd.DataFrame) -> Chart:
+    """Each model's one-day-ahead volatility forecast against the realised absolute log return."""
+    _require(vol, ["date", "model", "volatility", "abs_return"], "volatility frame")
+    vol = vol.sort_values("date", kind="stable")
+    realised = vol.drop_duplicates("date")
+    realised = realised[np.isfinite(realised["abs_return"].to_numpy(dtype=float))]
+    layers = []
+    if len(realised):
+        layers.append(Layer("scatter", "|return| (realised)", _dates(realised["date"]), realised["abs_return"],
+                            color=MUTED, size=4, opacity=0.8))
+    for m, color in _colors(_models(vol)).items():
+        r = vol[vol["model"].astype(str) == m]
+        layers.append(Layer("line", f"{m} volatility", _dates(r["date"]), r["volatility"], color=color, width=2.0))
+    return Chart("One-day-ahead volatility forecasts vs realised |log return|", "date", "daily log-return volatility",
+                 layers)
+
+
+def var_breaches(rows: pd.DataFrame) -> np.ndarray:
+    """Breach mask of a volatility frame: ``-notional * return > var`` (unknown returns: no breach)."""
+    r = rows["return"].to_numpy(dtype=float)
+    v = rows["var"].to_numpy(dtype=float)
+    n = rows["notional"].to_numpy(dtype=float)
+    ok = np.isfinite(r) & np.isfinite(v) & np.isfinite(n)
+    out = np.zeros(len(rows), dtype=bool)
+    out[ok] = -n[ok] * r[ok] > v[ok]
+    return out
+
+
+def var_chart(vol: pd.DataFrame, model: str) -> Chart:
+    """The VaR (and CVaR) threshold of ``model`` as a return, the realised return, and breaches in red.
+
+    The threshold is ``-var / notional``; a breach is a day with ``-notional * return > var``.
+    """
+    _require(vol, ["date", "model", "var", "return", "notional"], "volatility frame")
+    rows = vol[vol["model"].astype(str) == model].sort_values("date", kind="stable")
+    if rows.empty:
+        raise DataError(f"volatility frame: no rows for model '{model}' (models: {', '.join(_models(vol))})")
+    x = _dates(rows["date"])
+    notional = rows["notional"].to_numpy(dtype=float)
+    ret = rows["return"].to_numpy(dtype=float)
+    known = np.isfinite(ret)
+    breach = var_breaches(rows)
+    color = _colors(_models(vol))[model]
+    tail = float(rows["tail"].iloc[0]) if "tail" in rows else float("nan")
+    level = f"{(1 - tail) * 100:g}% " if math.isfinite(tail) else ""
+    layers = [Layer("line", "return (realised)", x[known], ret[known], color=MUTED, width=1.2)]
+    if "cvar" in rows:
+        layers.append(Layer("line", f"-{level}CVaR / notional", x, -rows["cvar"].to_numpy(dtype=float) / notional,
+                            color=color, dash="dash", width=1.4, opacity=0.85))
+    layers.append(Layer("line", f"-{level}VaR / notional", x, -rows["var"].to_numpy(dtype=float) / notional,
+                        color=color, width=2.0))
+    layers.append(Layer("scatter", "breach", x[breach], ret[breach], color=BREACH, size=8))
+    k, n = int(breach.sum()), int(known.sum())
+    expected = f", expected {tail * n:.1f}" if math.isfinite(tail) else ""
+    return Chart(f"{model}: {level}VaR, {k} breach{'es' if k != 1 else ''} in {n} days{expected}", "date",
+                 "daily log return", layers)
+
+
+_METRIC_LABEL = {"loss": "loss (MSE)", "mae": "MAE"}
+
+
+def _history_frame(history) -> pd.DataFrame:
+    if isinstance(history, pd.DataFrame):
+        frame = history.copy()
+    elif isinstance(history, Mapping):
+        lengths = {len(v) for v in history.values()}
+        if len(lengths) > 1:
+            raise DataError(f"training history: lists of different lengths {sorted(lengths)}")
+        frame = pd.DataFrame({k: list(v) for k, v in history.items()})
+    else:
+        raise DataError(f"training history: expected a frame or a dict of lists, got {type(history).__name__}")
+    if "epoch" not in frame:
+        frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
+    return frame
+
+
+def training_curves(history, metric: str = "loss") -> Chart:
+    """Training and validation ``metric`` (``loss`` or ``mae``) per epoch (Fig. 6-7, Stock-X paper).
+
+    ``history`` is a frame ``epoch, loss, mae, [val_loss, val_mae], [model]`` or a dict of lists
+    as a model's ``history_``. A log scale is used when the curve spans more than two decades.
+    """
+    frame = _history_frame(history)
+    _require(frame, [metric], "training history")
+    parts = _models(frame) or [None]
+    colors = _colors([p or "" for p in parts])
+    layers = []
+    for part in parts:
+        rows = frame if part is None else frame[frame["model"].astype(str) == part]
+        prefix = "" if part is None or len(parts) == 1 else f"{part} "
+        color = colors[part or ""]
+        layers.append(Layer("line", f"{prefix}training {metric}", rows["epoch"].to_numpy(), rows[metric], color=color))
+        val = f"val_{metric}"
+        if val in rows and np.isfinite(rows[val].to_numpy(dtype=float)).any():
+            layers.append(Layer("line", f"{prefix}validation {metric}", rows["epoch"].to_numpy(), rows[val],
+                                color=color, dash="dash"))
+    values = np.concatenate([layer.y[np.isfinite(layer.y)] for layer in layers]) if layers else np.empty(0)
+    positive = values[values > 0]
+    y_log = bool(positive.size == values.size and positive.size and positive.max() / positive.min() > 100)
+    label = _METRIC_LABEL.get(metric, metric)
+    return Chart(f"Training and validation {label} per epoch", "epoch", label, layers, y_log=y_log)
+
+
+def predicted_vs_actual(dates, actual, predicted, title: str) -> Chart:
+    """Actual and predicted values over time, two lines (Fig. 8-9, Stock-X paper)."""
+    x = _dates(dates)
+    return Chart(title, "date", "price", [
+        Layer("line", "actual", x, actual, color=ACTUAL, width=1.8),
+        Layer("line", "predicted", x, predicted, color=PALETTE[1], width=1.8),
+    ])
