@@ -20,11 +20,12 @@ __all__ = ["OUTPUT_FORMATS", "check_output_path", "write_table", "atomic_write_t
 OUTPUT_FORMATS = (".csv", ".parquet", ".json")
 
 
-def check_output_path(path: str | Path) -> Path:
-    """Validate an output path before any work is done: known suffix, existing folder."""
+def check_output_path(path: str | Path, formats: tuple[str, ...] = OUTPUT_FORMATS) -> Path:
+    """Validate an output path before any work is done: a suffix in ``formats``, an existing folder."""
     p = Path(path)
-    if p.suffix.lower() not in OUTPUT_FORMATS:
-        raise DataError(f"{p}: unsupported output format '{p.suffix or '(none)'}' (use .csv, .parquet or .json)")
+    if p.suffix.lower() not in formats:
+        names = ", ".join(formats[:-1]) + (" or " if len(formats) > 1 else "") + formats[-1]
+        raise DataError(f"{p}: unsupported output format '{p.suffix or '(none)'}' (use {names})")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise DataError(f"{p}: folder '{parent}' does not exist")

@@ -39,15 +39,9 @@ class Section:
 
 def check_report_path(path: str | Path) -> Path:
     """Validate the report's path before any work: ``.html`` suffix, existing folder."""
-    p = Path(path)
-    if p.suffix.lower() != ".html":
-        raise DataError(f"{p}: a report is an .html file (got '{p.suffix or '(no suffix)'}')")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise DataError(f"{p}: folder '{parent}' does not exist")
-    if p.is_dir():
-        raise DataError(f"{p}: is a directory")
-    return p
+    from marketcast.io import check_output_path
+
+    return check_output_path(path, (".html",))
 
 
 def check_png_dir(path: str | Path | None) -> Path | None:
