@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import httpx
@@ -20,16 +19,7 @@ FIX = Path(__file__).parent / "fixtures" / "sources"
 KEY = "DEMOKEY123"  # the key quoted by av_information_daily_limit.json
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Any attempt to open a socket fails the test."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the test tried to reach the network")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+pytestmark = pytest.mark.usefixtures("no_network")  # any socket use fails the test (conftest.py)
 
 
 def load(name: str):
@@ -389,3 +379,10 @@ def test_fetch_dispatches_by_source_name():
         sources.fetch("bloomberg", "IBM")
     assert "alphavantage, yahoo, cboe" in str(info.value)
     assert isinstance(info.value, MarketcastError) and not isinstance(info.value, DataError)
+
+
+def test_the_network_guard_itself_refuses_connections():
+    import socket
+
+    with pytest.raises(AssertionError, match="tried to reach the network"):
+        socket.create_connection(("example.com", 80), timeout=1)

@@ -6,7 +6,6 @@ import copy
 import datetime as dt
 import json
 import logging
-import socket
 import subprocess
 import sys
 import textwrap
@@ -27,16 +26,7 @@ FIX = Path(__file__).parent / "fixtures" / "sources"
 KEY = "DEMOKEY123"
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Any attempt to open a socket fails the test."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the test tried to reach the network")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+pytestmark = pytest.mark.usefixtures("no_network")  # any socket use fails the test (conftest.py)
 
 
 @pytest.fixture(autouse=True)

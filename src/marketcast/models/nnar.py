@@ -857,7 +857,7 @@ def _check_hyper(model) -> None:
         raise ModelError(f"nnar: maxit must be >= 0, got {model.maxit}")
     if float(model.decay) < 0:
         raise ModelError(f"nnar: decay must be >= 0, got {model.decay}")
-    if int(model.npaths) < 2:
+    if int(getattr(model, "npaths", 2)) < 2:
         raise ModelError(f"nnar: npaths must be at least 2, got {model.npaths}")
 
 
@@ -997,9 +997,8 @@ class NNARVolatility(VolatilityModel):
 
     Algorithm 2 of the VIX paper: fit NNAR to :math:`Z_1..Z_k` (:func:`marketcast.stats.sample_volatility`)
     and return its one-step forecast. ``extra`` carries each window's ``p``, ``size`` and the
-    in-sample ``rmse`` (Table V's NN RMSE column). Hyper-parameters as :class:`NNARForecaster`
-    (``bootstrap`` and ``npaths`` are kept for symmetry; one-step point forecasts do not use
-    them). Each window draws its weights from its own seed derived from ``seed``:
+    in-sample ``rmse`` (Table V's NN RMSE column). Hyper-parameters as :class:`NNARForecaster`,
+    less the interval simulation's (one-step point forecasts need none). Each window draws its weights from its own seed derived from ``seed``:
     ``SeedSequence(seed, spawn_key=(d,))`` with ``d`` the proleptic ordinal of the date of the
     window's last return, or ``SeedSequence(seed).spawn(n)`` by position when no dates are
     given. Windows are independent, and a day's forecast is the same whether it is computed
@@ -1015,8 +1014,6 @@ class NNARVolatility(VolatilityModel):
         repeats: int = 20,
         maxit: int = 100,
         decay: float = 0.0,
-        bootstrap: bool = False,
-        npaths: int = 1000,
         seed: int | None = 0,
     ):
         self.p = p
@@ -1024,8 +1021,6 @@ class NNARVolatility(VolatilityModel):
         self.repeats = repeats
         self.maxit = maxit
         self.decay = decay
-        self.bootstrap = bootstrap
-        self.npaths = npaths
         self.seed = seed
 
     def forecast_windows(self, returns, stats, dates=None) -> VolatilityForecast:
