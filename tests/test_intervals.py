@@ -64,3 +64,13 @@ def test_intervals_are_nested_positive_and_checked():
         m.predict_interval(3, (0.9, 1.2))
     with pytest.raises(DataError, match="50 rows, but naive with conformal intervals .100 calibration windows of 5 steps. needs at least 501"):
         ConformalForecaster(Naive(), calibration_windows=100, max_horizon=5).fit(y.iloc[:50])
+
+
+def test_a_calibrated_model_can_start_from_another_series():
+    y = random_walk(300, 3)
+    other = random_walk(300, 4) * 2
+    m = ConformalForecaster(SMA(window=5), calibration_windows=10, max_horizon=5).fit(y)
+    errors = m.calibration_errors_.copy()
+    m.condition(other)
+    assert m.predict(1)[0] == pytest.approx(other.iloc[-5:].mean())
+    np.testing.assert_array_equal(m.calibration_errors_, errors)

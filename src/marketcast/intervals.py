@@ -105,6 +105,10 @@ class ConformalForecaster(Forecaster):
     def _predict(self, horizon: int) -> np.ndarray:
         return self.model_.predict(horizon)
 
+    def _condition(self, y: pd.Series) -> None:
+        # The calibration errors stay: they describe the model, not the series it starts from.
+        self.model_.condition(y)
+
     def coverage_guaranteed(self, level: float) -> bool:
         return self.calibration_windows >= 1.0 / (1.0 - level) - 1.0
 

@@ -89,6 +89,10 @@ class Ensemble(Forecaster):
     def _predict(self, horizon: int) -> np.ndarray:
         return self.combine([m.predict(horizon) for m in self.members_])
 
+    def _condition(self, y: pd.Series) -> None:
+        for m in self.members_:
+            m.condition(y)
+
     def _get_state(self):
         arrays, metas = {}, []
         for i, m in enumerate(self.members_):
