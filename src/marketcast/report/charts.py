@@ -187,16 +187,28 @@ def to_plotly(chart: Chart):
         title={"text": chart.title, "x": 0.01, "xanchor": "left", "font": {"size": 16}},
         template="plotly_white",
         height=440,
-        margin={"l": 64, "r": 24, "t": 56, "b": 40},
+        margin={"l": 64, "r": 24, "t": 56, "b": 96},
         hovermode="x unified" if not has_bars else "closest",
         barmode="group",
-        legend={"orientation": "h", "yanchor": "top", "y": -0.14, "xanchor": "left", "x": 0.0},
+        # below everything, in the figure's own bottom margin: never over the axis title
+        legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0.0, "xanchor": "left", "x": 0.0},
         font={"family": "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif", "size": 12},
     )
     fig.update_xaxes(title_text=chart.x_label, automargin=True)
     fig.update_yaxes(title_text=chart.y_label, automargin=True, type="log" if chart.y_log else "linear")
     if has_bars:
         fig.update_xaxes(type="category")
+    counted = [layer.x for layer in chart.layers if layer.x.dtype.kind in "iu" and len(layer.x)]
+    if counted and not has_bars:  # epochs, steps: whole-number ticks only
+        span = max(int(x.max()) for x in counted) - min(int(x.min()) for x in counted)
+        fig.update_xaxes(tickformat="d", tick0=0, dtick=max(1, math.ceil(span / 10)))
+    dated = [layer.x for layer in chart.layers if layer.is_dates and len(layer.x)]
+    if dated:
+        lo = min(x.min() for x in dated)
+        hi = max(x.max() for x in dated)
+        days = (hi - lo) / np.timedelta64(1, "D")
+        if days <= 62:  # daily data over a few weeks: dates, not hours
+            fig.update_xaxes(tickformat="%b %-d<br>%Y", **({"dtick": 86_400_000} if days <= 14 else {}))
     return fig
 
 
@@ -243,6 +255,10 @@ def to_png(chart: Chart, path: str | Path, *, dpi: int = 120) -> Path:
             step = math.ceil(len(cats) / 24)
             for i, tick in enumerate(ax.get_xticklabels()):
                 tick.set_visible(i % step == 0)
+    if not n_bars and any(layer.x.dtype.kind in "iu" for layer in chart.layers):
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if dates:
         import matplotlib.dates as mdates
 
@@ -254,7 +270,7 @@ def to_png(chart: Chart, path: str | Path, *, dpi: int = 120) -> Path:
     ax.set_title(chart.title, loc="left", fontsize=12)
     ax.set_xlabel(chart.x_label)
     ax.set_ylabel(chart.y_label)
-    ax.grid(True, color="#e5e5e5", lw=0.8)
+    ax.grid(True, axis="y" if n_bars else "both", color="#e5e5e5", lw=0.8)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -445,9 +461,9 @@ def var_chart(vol: pd.DataFrame, model: str) -> Chart:
     level = f"{(1 - tail) * 100:g}% " if math.isfinite(tail) else ""
     layers = [Layer("line", "return (realised)", x[known], ret[known], color=MUTED, width=1.2)]
     if "cvar" in rows:
-        layers.append(Layer("line", f"-{level}CVaR / notional", x, -rows["cvar"].to_numpy(dtype=float) / notional,
+        layers.append(Layer("line", f"{level}CVaR threshold", x, -rows["cvar"].to_numpy(dtype=float) / notional,
                             color=color, dash="dash", width=1.4, opacity=0.85))
-    layers.append(Layer("line", f"-{level}VaR / notional", x, -rows["var"].to_numpy(dtype=float) / notional,
+    layers.append(Layer("line", f"{level}VaR threshold", x, -rows["var"].to_numpy(dtype=float) / notional,
                         color=color, width=2.0))
     layers.append(Layer("scatter", "breach", x[breach], ret[breach], color=BREACH, size=8))
     k, n = int(breach.sum()), int(known.sum())

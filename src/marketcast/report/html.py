@@ -150,8 +150,8 @@ def table_html(caption: str, frame: pd.DataFrame, *, max_rows: int = MAX_TABLE_R
             for v, n in zip(row, numeric)
         )
         rows.append(f"<tr>{cells}</tr>")
-    return (f'<div class="table-wrap"><table><caption>{_inline(caption)}{html.escape(note)}</caption>'
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+    return (f'<div class="table-wrap"><p class="caption">{_inline(caption)}{html.escape(note)}</p>'
+            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
 
 
 # --------------------------------------------------------------------------- page
@@ -175,9 +175,9 @@ figure.chart { margin: 16px 0 24px; border: 1px solid var(--line); border-radius
 figure.chart .plot { width: 100%; height: 440px; }
 .table-wrap { overflow-x: auto; margin: 12px 0 20px; }
 table { border-collapse: collapse; font-size: 13px; font-variant-numeric: tabular-nums; }
-caption { caption-side: top; text-align: left; font-weight: 600; padding: 4px 0 6px; }
+p.caption { font-weight: 600; font-size: 13px; margin: 0 0 6px; }
 th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); white-space: nowrap; }
-th { background: var(--bg-alt); font-weight: 600; }
+th { background: var(--bg-alt); font-weight: 600; white-space: normal; max-width: 9em; vertical-align: bottom; }
 tbody tr:nth-child(even) td { background: #fbfbfc; }
 .num { text-align: right; } .txt { text-align: left; }
 footer { color: var(--muted); font-size: 12px; margin-top: 40px; }
