@@ -342,6 +342,10 @@ def test_saved_model_directory_gives_its_training_history(tmp_path):
     two = fake_saved_model(tmp_path / "two", {"price": {"history": HISTORY}, "vol": {"history": HISTORY}}, "two-lstm")
     _, hist2 = load_results(two)
     assert sorted(set(hist2["model"])) == ["two-lstm price", "two-lstm vol"]
+    averaged = fake_saved_model(tmp_path / "avg", {"price": [{"history": HISTORY}] * 2, "vol": [{"history": HISTORY}] * 2},
+                                "two-lstm")
+    assert sorted(set(load_results(averaged)[1]["model"])) == [
+        "two-lstm price.0", "two-lstm price.1", "two-lstm vol.0", "two-lstm vol.1"]
     none = fake_saved_model(tmp_path / "sma", {}, "sma")
     with pytest.raises(DataError, match="'sma' has no training history"):
         load_results(none)

@@ -46,8 +46,9 @@ def demo(ctx: typer.Context) -> None:
     from marketcast.models.two_lstm import TwoLSTM
 
     train = vix.iloc[-504:]
-    with progress("training two LSTMs", 100, quiet) as tick:
-        model = TwoLSTM(seed=0).fit(train, progress=tick)
+    model = TwoLSTM(seed=0)
+    with progress(f"training two LSTMs ({model.networks} of each, averaged)", model.progress_units(), quiet) as tick:
+        model.fit(train, progress=tick)
     dates = pd.bdate_range(train.index[-1] + pd.offsets.BDay(1), periods=5, name="date")
     frame = model.predict_interval(5, (0.9, 0.95, 0.99)).to_frame(dates).reset_index()
     print_frame(frame, title=f"Two-LSTM 5-day VIX interval forecast from {train.index[-1].date()} (VIX paper II.D, seed 0)",

@@ -54,7 +54,7 @@ _SPECS: tuple[ModelSpec, ...] = (
     ModelSpec("nnar", "price", "marketcast.models.nnar:NNARForecaster",
               "Neural autoregression, a port of R's forecast::nnetar (20 averaged one-hidden-layer nets)."),
     ModelSpec("two-lstm", "price", "marketcast.models.two_lstm:TwoLSTM",
-              "Two LSTMs: prices and forecast-error volatility, Student-t intervals (VIX paper II.D, Table IV)."),
+              "Two LSTMs: prices and forecast-error volatility, Student-t intervals (VIX paper II.D, Table IV); 5 of each averaged."),
     ModelSpec("ensemble", "price", "marketcast.models.ensemble:Ensemble",
               "Mean of member forecasts at each step; default SMA, LSTM and Prophet (VIX paper Tables II-III)."),
     # --- volatility models (one-step forecasts from windows of log returns) ---
