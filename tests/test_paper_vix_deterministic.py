@@ -16,10 +16,9 @@ from marketcast.cli import main
 
 pytestmark = pytest.mark.realdata
 
-# Three of the 63 printed VaR/CVaR values sit within 3e-5 of a rounding boundary. The paper's R
-# code solved eq. (4) for the t degrees of freedom with uniroot's default tolerance (1.2e-4),
-# which moves nu by up to ~1e-4 and these three cells across the boundary; we solve eq. (4)
-# exactly. Every other printed digit of Tables V-VII matches exactly.
+# Three of the 63 printed VaR/CVaR values sit within 3e-5 of a rounding boundary: moving the t
+# degrees of freedom in the fifth decimal (what a root finder at R's uniroot tolerance, 1.2e-4,
+# allows) flips them; we solve eq. (4) exactly. Every other printed digit of Tables V-VII matches.
 ROUNDING_BOUNDARY = {(1, "var"), (8, "var"), (14, "cvar")}
 
 

@@ -79,9 +79,9 @@ def t_dof_from_sign_correlation(rho: np.ndarray | float) -> np.ndarray | float:
     ``rho`` at or above :data:`NORMAL_SIGN_CORRELATION` returns ``inf``: use the normal.
 
     Solved to machine precision by a vectorised, bracket-safeguarded Newton iteration in
-    :math:`u = \log(\nu - 2)`, where the equation is smooth and monotone. The paper's R code
-    used ``uniroot`` with its default tolerance of 1.2e-4, so its :math:`\nu` can differ from
-    this one in the fourth decimal.
+    :math:`u = \log(\nu - 2)`, where the equation is smooth and monotone. A root finder at R's
+    default ``uniroot`` tolerance (1.2e-4) can differ from this one in the fifth decimal, which
+    explains the three Table VI cells whose last printed digit differs from ours.
     """
     r = np.asarray(rho, dtype=np.float64)
     out = np.full(r.shape, np.nan)

@@ -383,9 +383,11 @@ def summary_markdown(result: VixPaperResult) -> str:
               "- Table II's 21-day SMA slice 8 (3.1923 / 2.6825) does not follow from the data; the same slice "
               "gives 2.2171 / 1.9068, and the 5-day slice 8 of Table III matches exactly. Table II's FE mean and SD "
               "rows are the mean and SD of its printed slices, so they differ from ours by the same amount.",
-              "- Three VaR/CVaR cells lie within 3e-5 of a rounding boundary. The paper's R code solved eq. (4) for the "
-              "t degrees of freedom with uniroot's default tolerance (about 1e-4), which moves nu in the fourth "
-              "decimal and these cells across the boundary; we solve eq. (4) to machine precision.",
+              "- Three VaR/CVaR cells lie within 3e-5 of a rounding boundary: a change of nu in its fifth decimal, "
+              "as a root finder at R's default uniroot tolerance (1.2e-4) gives, moves them across it. We solve eq. (4) "
+              "for nu to machine precision. We could not recover the paper's exact solver: a port of R's zeroin with "
+              "common brackets (2..10, 3..15, ...) matches 40 of the 42 cells, and no rounding of rho, nu or the "
+              "volatility matches more than 39.",
               "- Sample volatilities use the square root in 2 rho sqrt(F(1-F)) (the paper's printed formula drops it; "
               "only the square-root form reproduces Tables V-VII).", ""]
     lines += ["## Point forecasts (Tables II-III): mean RMSE across the 14 slices", "",
