@@ -26,6 +26,7 @@ def prices():
 FAST = {
     "naive": {},
     "sma": {"window": 5},
+    "har": {},
     "lstm": {"lags": 5, "units": 8, "dense_units": 4, "epochs": 2},
     "two-lstm": {"lags": 5, "vol_lags": 3, "units": 8, "dense_units": 4, "epochs": 2, "networks": 2},
     "cnn-lstm": {"window": 30, "filters": [4, 4], "units": 4, "epochs": 1},

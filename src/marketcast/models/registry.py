@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from marketcast.errors import ModelError
 
-__all__ = ["ModelSpec", "get_model", "model_specs", "parse_model_list", "spec_of"]
+__all__ = ["ModelSpec", "get_model", "configured_model", "configured_models", "model_specs", "parse_model_list", "spec_of"]
 
 Target = Literal["price", "volatility"]
 
@@ -51,6 +51,8 @@ _SPECS: tuple[ModelSpec, ...] = (
               "Gradient-boosted trees on 100-day normalised windows of lagged closes (Stock-X comparison)."),
     ModelSpec("prophet", "price", "marketcast.models.prophet:ProphetForecaster",
               "Facebook Prophet: trend + seasonality curve fit on the closes (VIX paper II.C)."),
+    ModelSpec("har", "price", "marketcast.models.har:HARForecaster",
+              "Heterogeneous autoregression (Corsi 2009) of log prices on day, week and month averages."),
     ModelSpec("nnar", "price", "marketcast.models.nnar:NNARForecaster",
               "Neural autoregression, a port of R's forecast::nnetar (20 averaged one-hidden-layer nets)."),
     ModelSpec("two-lstm", "price", "marketcast.models.two_lstm:TwoLSTM",
@@ -106,6 +108,46 @@ def get_model(name: str, target: Target = "price", **params: Any):
         return cls(**params)
     except TypeError as exc:
         raise ModelError(f"{name}: {exc}") from None
+
+
+def configured_model(name: str, target: Target, params: dict[str, Any]) -> tuple[Any, set[str]]:
+    """An instance of ``name`` with the entries of ``params`` that it takes, and the keys it used.
+
+    An ensemble passes the keys it does not take itself on to the members that do (``epochs``
+    reaches its LSTM, ``seed`` every stochastic member), so one ``-p epochs=20`` serves both
+    ``lstm`` and ``ensemble(sma,lstm)``.
+    """
+    model = get_model(name, target)
+    names = set(model._param_names())
+    own = {k: v for k, v in params.items() if k in names}
+    used = set(own)
+    rest = {k: v for k, v in params.items() if k not in names}
+    if rest and hasattr(model, "member_models") and "member_params" in names:
+        member_params = {k: dict(v) for k, v in (own.get("member_params") or model.member_params or {}).items()}
+        for member_name, member in zip(model.members, model.member_models()):
+            take = {k: v for k, v in rest.items() if k in member._param_names()}
+            if take:
+                member_params[member_name] = {**member_params.get(member_name, {}), **take}
+                used |= set(take)
+        if member_params:
+            own["member_params"] = member_params
+    return get_model(name, target, **own), used
+
+
+def configured_models(names: list[str], target: Target, params: dict[str, Any]) -> list[Any]:
+    """:func:`configured_model` for each name; a key that no model takes is an error.
+
+    ``seed`` is the exception: it is ignored where no model draws random numbers (SMA, DD-EWMA).
+    """
+    models, used = [], set()
+    for name in names:
+        model, keys = configured_model(name, target, params)
+        models.append(model)
+        used |= keys
+    unused = sorted(set(params) - used - {"seed"})
+    if unused:
+        raise ModelError(f"no {target} model in {', '.join(names)} takes the parameter(s) {', '.join(unused)}")
+    return models
 
 
 _LIST_ITEM = re.compile(r"\s*([A-Za-z0-9_\-]+(?:\([^()]*\))?)\s*(?:,|$)")
