@@ -74,3 +74,20 @@ def test_errors_name_the_problem(prices):
         backtest(prices, ["naive"], window=400, horizon=10)
     with pytest.raises(DataError, match="window .* must be longer than the horizon"):
         backtest(prices, ["naive"], window=10, horizon=10)
+
+
+def test_a_model_that_saw_past_its_training_rows_is_stopped():
+    from marketcast.models.baseline import Naive
+
+    class Peeking(Naive):
+        name = "peeking"
+
+        def fit(self, y, *, progress=None):
+            super().fit(y)
+            self.last_date_ = y.index[-1] + pd.offsets.BDay(1)  # claims the first test day
+            return self
+
+    prices = pd.Series(np.linspace(10, 20, 60), index=pd.bdate_range("2020-01-01", periods=60))
+    with pytest.raises(RuntimeError, match="look-ahead in slice 1: peeking saw 15 rows"):
+        backtest(prices, [Peeking()], window=20, horizon=5)
+    assert len(backtest(prices, [Naive()], window=20, horizon=5).scores) == 9

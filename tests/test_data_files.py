@@ -146,3 +146,12 @@ def test_parquet_with_a_datetime_index(tmp_path):
 def test_series_attrs_name_the_source(tmp_path):
     s = load_series(write(tmp_path, "abc.csv", "Date,Close\n2020-01-02,1\n"))
     assert s.attrs["source"] == "abc.csv" and s.name == "abc" and s.dtype == np.float64
+
+
+def test_semicolon_files_use_the_decimal_comma(tmp_path):
+    p = tmp_path / "eu.csv"
+    p.write_text("Date;Close\n2020-01-02;1,5\n2020-01-03;1.234,25\n2020-01-06;2\n")
+    assert load_series(p).tolist() == [1.5, 1234.25, 2.0]
+    q = tmp_path / "us.csv"
+    q.write_text('Date,Close\n2020-01-02,"1,234.5"\n2020-01-03,1.5\n')
+    assert load_series(q).tolist() == [1234.5, 1.5]

@@ -142,6 +142,18 @@ def _as_models(models: Sequence[str | Forecaster]) -> list[Forecaster]:
     return out
 
 
+def _check_no_look_ahead(model: Forecaster, train: pd.Series, test_index: pd.DatetimeIndex, number: int) -> None:
+    """What the fitted model recorded seeing must end strictly before the slice's first forecast date.
+
+    An explicit check rather than ``assert`` (which ``python -O`` strips): a model that fitted
+    on more rows than it was given, or on rows up to the horizon, is a bug to stop at once.
+    """
+    seen_last = getattr(model, "last_date_", None)
+    if seen_last is None or seen_last >= test_index[0] or getattr(model, "n_obs_", None) != len(train):
+        raise RuntimeError(f"look-ahead in slice {number}: {model.name} saw {getattr(model, 'n_obs_', '?')} rows up to "
+                           f"{seen_last}, but was given {len(train)} rows before {test_index[0].date()}")
+
+
 def backtest(
     prices: pd.Series,
     models: Sequence[str | Forecaster],
@@ -169,15 +181,15 @@ def backtest(
     for sl in origins:
         train = prices.iloc[sl.train].copy()  # a copy: the model cannot touch the held-out rows
         test_index = prices.index[sl.test]
-        # No look-ahead: the training rows end strictly before the first forecast date.
-        assert train.index[-1] < test_index[0] and len(train) == sl.train.stop - sl.train.start
         actual = values[sl.test]
         done: dict[tuple, np.ndarray] = {}
         for proto in prototypes:
             try:
                 pred = _reuse_members(proto, done)
                 if pred is None:
-                    pred = proto.clone().fit(train).predict(horizon)
+                    fitted = proto.clone().fit(train)
+                    _check_no_look_ahead(fitted, train, test_index, sl.number)
+                    pred = fitted.predict(horizon)
             except (DataError, ModelError) as exc:
                 raise type(exc)(f"slice {sl.number} ({prices.index[sl.first].date()}): {exc}") from None
             done[model_key(proto)] = pred

@@ -31,7 +31,20 @@ def check_output_path(path: str | Path, formats: tuple[str, ...] = OUTPUT_FORMAT
         raise DataError(f"{p}: folder '{parent}' does not exist")
     if p.is_dir():
         raise DataError(f"{p}: is a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DataError(f"{p}: folder '{parent}' is not writable")
     return p
+
+
+def default_mode(directory: bool = False) -> int:
+    """The permissions a new file (or folder) gets under the process umask, e.g. 0o644 / 0o755.
+
+    Temporary files and folders are created owner-only (0o600 / 0o700); results renamed from
+    them should look like any other file the user writes.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
 
 
 def _atomic_replace(target: Path, write) -> None:
@@ -39,6 +52,7 @@ def _atomic_replace(target: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, default_mode())
         os.replace(tmp, target)
     except BaseException:
         try:

@@ -57,7 +57,8 @@ def forecast_dates(
             pos = np.append(pos, len(idx))
             dates = dates.append(pd.DatetimeIndex([live]))
     if pos.size == 0:
-        raise DataError(f"{source_of(returns)}: no trading days between {_d(lo)} and {_d(hi)}")
+        raise DataError(f"{source_of(returns)}: no trading days between {_d(lo, 'the start')} and "
+                        f"{_d(hi, 'the end of the data')}")
     first = int(pos[0])
     if first < window:
         have = first
@@ -68,8 +69,8 @@ def forecast_dates(
     return pos, dates
 
 
-def _d(ts) -> str:
-    return "the start" if ts is None else str(pd.Timestamp(ts).date())
+def _d(ts, missing: str) -> str:
+    return missing if ts is None else str(pd.Timestamp(ts).date())
 
 
 def _resolve_models(models: Sequence[str | VolatilityModel]) -> list[VolatilityModel]:
@@ -149,6 +150,13 @@ def rolling_volatility(
     date_view = np.lib.stride_tricks.sliding_window_view(returns.index.to_numpy(), window)
     window_dates = date_view[pos - window]
     st = window_stats(windows)
+    flat = ~np.isfinite(st.rho)
+    if flat.any():
+        # Constant prices: every return equals the mean, so there is no sign correlation, no t and
+        # no volatility to forecast. Better one clear line than a table of blanks.
+        i = int(np.flatnonzero(flat)[0])
+        raise DataError(f"{source_of(prices)}: the {window} returns before {dates[i].date()} are all equal "
+                        "(constant prices): there is no volatility to forecast")
     realised = np.full(pos.size, np.nan)
     inside = pos < len(r)
     realised[inside] = r[pos[inside]]

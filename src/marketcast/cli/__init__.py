@@ -50,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(getattr(exc, "exit_code", 2))
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # unreadable input, full disk, a folder that refuses writes
+        where = exc.filename or "marketcast"
+        typer.echo(f"marketcast: error: {where}: {exc.strerror or exc}", err=True)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

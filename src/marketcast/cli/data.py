@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from marketcast.cli._common import OutOption, check_out, print_frame
+from marketcast.cli._common import ColumnOption, OutOption, check_out, print_frame
 
 app = typer.Typer(help="Check price files, fetch series from online sources, list the local store.",
                   no_args_is_help=True)
@@ -16,13 +16,14 @@ app = typer.Typer(help="Check price files, fetch series from online sources, lis
 @app.command("check")
 def check(
     data: str = typer.Argument(..., help="Price file (CSV, TXT or Parquet)."),
+    column: str | None = ColumnOption,
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     strict: bool = typer.Option(False, "--strict", help="Exit with status 1 when the report lists problems."),
 ) -> None:
     """Data quality report: rows, date range, gaps, missing values, non-positive prices, suspected splits."""
     from marketcast.data import check_quality, read_prices
 
-    report = check_quality(read_prices(data))
+    report = check_quality(read_prices(data), column)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
@@ -46,7 +47,10 @@ def _print_report(report) -> None:
     summary.add_row("duplicate rows dropped", str(report.duplicates_dropped))
     summary.add_row("gaps over 5 days", str(len(report.gaps)) + "".join(
         f"\n  {a} -> {b} ({n} days)" for a, b, n in report.gaps[:5]) + ("\n  ..." if len(report.gaps) > 5 else ""))
-    summary.add_row("missing values", ", ".join(f"{c}: {n}" for c, n in report.missing.items()) or "none")
+    summary.add_row("missing values", ", ".join(
+        f"{c}: {n}" + (f" (first {report.missing_rows[c][0][0]}, line {report.missing_rows[c][0][1]})"
+                       if c in report.missing_rows else "")
+        for c, n in report.missing.items()) or "none")
     if report.empty_columns:
         summary.add_row("empty columns", ", ".join(report.empty_columns))
     nonpos = "; ".join(f"{c}: {len(h)} (first {h[0][0]}, line {h[0][1]})" for c, h in report.non_positive.items())

@@ -178,6 +178,8 @@ def _read_text(p: Path, head: bytes) -> tuple[pd.DataFrame, np.ndarray]:
         raise DataError(f"{p.name}: file is empty") from None
     # Line numbers of the data rows (header is line 1); blank lines are skipped by pandas.
     lines = _data_line_numbers(p, len(frame))
+    # Semicolon-separated files are the European convention, whose numbers use a decimal comma.
+    frame.attrs["decimal_comma"] = sep == ";"
     return frame, lines
 
 
@@ -201,6 +203,7 @@ def _normalise(
         raise DataError(f"{name}: no data rows (only a header)")
     if lines is None:
         lines = np.arange(2, len(raw) + 2, dtype=np.int64)
+    decimal_comma = bool(raw.attrs.get("decimal_comma", False))
     raw = raw.copy()
     raw.columns = [str(c).strip() for c in raw.columns]
     raw = _drop_index_columns(raw)
@@ -222,7 +225,8 @@ def _normalise(
     for col in values.columns:
         if col in _NON_NUMERIC:
             continue
-        parsed = _to_numbers(values[col], name=name, column=original[col], lines=lines, strict=col in PRICE_COLUMNS)
+        parsed = _to_numbers(values[col], name=name, column=original[col], lines=lines, strict=col in PRICE_COLUMNS,
+                             decimal_comma=decimal_comma)
         if parsed is not None:
             numeric[col] = parsed
     frame = pd.DataFrame(numeric, index=pd.DatetimeIndex(dates, name="date"))
@@ -318,12 +322,21 @@ def _parse_dates(col: pd.Series, *, name: str, column: str, lines: np.ndarray) -
 
 
 def _to_numbers(
-    col: pd.Series, *, name: str, column: str, lines: np.ndarray, strict: bool
+    col: pd.Series, *, name: str, column: str, lines: np.ndarray, strict: bool, decimal_comma: bool = False
 ) -> np.ndarray | None:
-    """Parse a column as floats; ``None`` for a text column (e.g. a ticker) that is not a price."""
+    """Parse a column as floats; ``None`` for a text column (e.g. a ticker) that is not a price.
+
+    Commas are thousands separators ("1,234.5"), except with ``decimal_comma`` (semicolon-separated
+    files), where a value with a comma uses it as the decimal mark and dots for thousands ("1.234,5").
+    """
     if col.dtype.kind in "fiu":
         return col.to_numpy(dtype=np.float64)
-    text = col.astype(str).str.strip().str.replace(",", "", regex=False)
+    text = col.astype(str).str.strip()
+    if decimal_comma:
+        has_comma = text.str.contains(",", regex=False)
+        text = text.where(~has_comma, text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False))
+    else:
+        text = text.str.replace(",", "", regex=False)
     missing = text.isin(["", "nan", "NaN", "NA", "N/A", "null", "None", "-", "."])
     values = pd.to_numeric(text.where(~missing), errors="coerce")
     bad = values.isna() & ~missing

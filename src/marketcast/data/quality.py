@@ -9,6 +9,7 @@ import pandas as pd
 
 from marketcast.data.files import PRICE_COLUMNS, PriceData
 from marketcast.data.splits import CorporateAction, detect_splits, reported_splits
+from marketcast.errors import DataError
 
 __all__ = ["QualityReport", "check_quality"]
 
@@ -33,6 +34,8 @@ class QualityReport:
     reported: list[CorporateAction] = field(default_factory=list)
     price_columns: list[str] = field(default_factory=list)
     inconsistent_bars: list[tuple[str, int]] = field(default_factory=list)
+    #: For each price column with gaps in it: the (date, line) of every missing value.
+    missing_rows: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
     @property
     def problems(self) -> list[str]:
@@ -42,7 +45,8 @@ class QualityReport:
             out.append(f"{len(hits)} non-positive value(s) in '{col}', first on {hits[0][0]} (line {hits[0][1]})")
         for col, n in self.missing.items():
             if col in self.price_columns and col not in self.empty_columns:
-                out.append(f"{n} missing value(s) in '{col}'")
+                d, ln = self.missing_rows[col][0]
+                out.append(f"{n} missing value(s) in '{col}', first on {d} (line {ln}); models skip those rows")
         if self.inconsistent_bars:
             d, ln = self.inconsistent_bars[0]
             out.append(
@@ -62,6 +66,7 @@ class QualityReport:
             "last": self.last.date().isoformat(),
             "columns": self.columns,
             "missing": self.missing,
+            "missing_rows": {c: [{"date": d, "line": ln} for d, ln in rows] for c, rows in self.missing_rows.items()},
             "empty_columns": self.empty_columns,
             "non_positive": {
                 c: [{"date": d, "line": ln, "value": v} for d, ln, v in hits] for c, hits in self.non_positive.items()
@@ -75,12 +80,23 @@ class QualityReport:
         }
 
 
-def check_quality(data: PriceData) -> QualityReport:
-    """Row count, date range, gaps, missing values, non-positive prices and suspected splits."""
+def check_quality(data: PriceData, column: str | None = None) -> QualityReport:
+    """Row count, date range, gaps, missing values, non-positive prices and suspected splits.
+
+    ``column`` is the price column a model would use (default: the close); a file without it,
+    or with nothing in it, is not a price file and raises a :class:`DataError`.
+    """
     frame = data.frame
     label = data.original_columns
+    used = data.resolve_column(column)
+    if frame[used].isna().all():
+        raise DataError(f"{data.name}: column '{label.get(used, used)}' has no values")
     missing = {label.get(c, c): int(n) for c, n in frame.isna().sum().items() if n}
     empty = [label.get(c, c) for c in frame.columns if frame[c].isna().all()]
+    missing_rows = {
+        label.get(c, c): [(frame.index[i].date().isoformat(), data.line_of(i)) for i in np.flatnonzero(frame[c].isna())]
+        for c in PRICE_COLUMNS if c in frame.columns and frame[c].isna().any() and not frame[c].isna().all()
+    }
     non_positive: dict[str, list[tuple[str, int, float]]] = {}
     for col in (c for c in PRICE_COLUMNS if c in frame.columns):
         v = frame[col].to_numpy()
@@ -102,6 +118,7 @@ def check_quality(data: PriceData) -> QualityReport:
         splits = detect_splits(clean, column=price_col)
     return QualityReport(
         inconsistent_bars=_inconsistent_bars(data),
+        missing_rows=missing_rows,
         file=data.name,
         format=data.format,
         rows=len(frame),

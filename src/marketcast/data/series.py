@@ -67,6 +67,10 @@ def series_from_data(data: PriceData, column: str | None = None, *, adjust_split
     series = raw[keep].astype(np.float64)
     series.name = Path(data.path).stem
     series.attrs = {"source": data.name, "column": label, "format": data.format}
+    if not keep.all():
+        first = int(np.flatnonzero(~keep)[0])
+        series.attrs["skipped_missing"] = {"rows": int((~keep).sum()), "first": data.frame.index[first].date().isoformat(),
+                                           "line": data.line_of(first)}
     if adjust_splits and col != "adj_close":
         actions = reported_splits(data.frame) or detect_splits(data.frame, column=col)
         series = adjust_for_splits(series, actions)
