@@ -103,3 +103,66 @@ def test_data_check(capsys, tmp_path):
 def test_demo_runs_offline(capsys):
     rc, out, _ = run(capsys, "--quiet", "demo")
     assert rc == 0 and "DD-EWMA" in out and "arch.data.vix" in out
+
+
+def _prices_file(path, closes):
+    dates = pd.bdate_range("2019-01-01", periods=len(closes))
+    path.write_text("Date,Close\n" + "".join(f"{d.date()},{c}\n" for d, c in zip(dates, closes)))
+    return path
+
+
+def test_constant_prices_are_refused_not_forecast_as_blanks(capsys, tmp_path):
+    data = _prices_file(tmp_path / "flat.csv", [10.0] * 80)
+    out = tmp_path / "v.csv"
+    rc, _, err = run(capsys, "volatility", str(data), "--window", "50", "--out", str(out))
+    assert rc == 2 and err.count("\n") == 1
+    assert "flat.csv: the 50 returns before" in err and "are all equal (constant prices)" in err
+    assert not out.exists()
+
+
+def test_rows_without_a_price_are_skipped_with_a_note(capsys, tmp_path):
+    closes = [str(10 + 0.1 * (i % 7)) for i in range(80)]
+    closes[30] = ""
+    data = _prices_file(tmp_path / "hole.csv", closes)
+    rc, _, err = run(capsys, "volatility", str(data), "--window", "50", "--out", str(tmp_path / "v.csv"))
+    assert rc == 0 and "note: hole.csv: skipped 1 row(s) with no 'Close' value, first on 2019-02-12 (line 32)" in err
+    rc, _, err = run(capsys, "--quiet", "volatility", str(data), "--window", "50", "--out", str(tmp_path / "w.csv"))
+    assert rc == 0 and "note" not in err
+    rc, out, _ = run(capsys, "data", "check", "--json", str(data))
+    import json
+
+    report = json.loads(out)
+    assert report["missing_rows"] == {"Close": [{"date": "2019-02-12", "line": 32}]}
+    assert "1 missing value(s) in 'Close', first on 2019-02-12 (line 32)" in report["problems"][0]
+
+
+def test_data_check_refuses_a_file_without_prices(capsys, tmp_path):
+    data = tmp_path / "noclose.csv"
+    data.write_text("Date,Volume\n2020-01-02,100\n2020-01-03,200\n")
+    rc, _, err = run(capsys, "data", "check", str(data))
+    assert rc == 2 and "noclose.csv: no close column (columns: Date, Volume); choose one with --column" in err
+    rc, out, _ = run(capsys, "data", "check", "--column", "Volume", str(data))
+    assert rc == 0 and "noclose.csv" in out
+    empty = tmp_path / "emptyclose.csv"
+    empty.write_text("Date,Close\n2020-01-02,\n2020-01-03,\n")
+    rc, _, err = run(capsys, "data", "check", str(empty))
+    assert rc == 2 and "emptyclose.csv: column 'Close' has no values" in err
+
+
+def test_operating_system_errors_are_one_line(capsys, tmp_path, monkeypatch):
+    # Tests run as root here, which no file permission stops; the failure is simulated where
+    # the file is opened, which is where an unreadable file or a full disk shows up.
+    import marketcast.data as data_pkg
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "locked.csv"))
+
+    monkeypatch.setattr(data_pkg, "resolve_input", refuse)
+    rc, _, err = run(capsys, "volatility", str(tmp_path / "locked.csv"))
+    assert rc == 2 and err == f"marketcast: error: {tmp_path / 'locked.csv'}: Permission denied\n"
+
+
+def test_tables_are_printed_whole_in_a_pipe(capsys, vix_path):
+    rc, out, _ = run(capsys, "--quiet", "volatility", str(vix_path), "--from", "2021-05-20", "--to", "2021-05-24",
+                     "--models", "dd-ewma,garch")
+    assert rc == 0 and "2021-05-24" in out and "174.1002" in out and "…" not in out

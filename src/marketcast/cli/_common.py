@@ -12,17 +12,49 @@ import typer
 OutOption = typer.Option(None, "--out", "-o", help="Write the result to a .csv, .parquet or .json file instead of printing it.")
 ColumnOption = typer.Option(None, "--column", "-c", help="Price column to use (default: the close).")
 AdjustOption = typer.Option(False, "--adjust-splits", help="Divide prices before each split or bonus issue by its ratio.")
+ParamOption = typer.Option(None, "--param", "-p", help="Model hyper-parameter KEY=VALUE (repeatable), e.g. -p epochs=20.")
+SeedOption = typer.Option(None, "--seed", help="Random seed of stochastic models (same seed, same numbers).")
+
+
+def parse_params(items: list[str] | None, seed: int | None, epochs: int | None) -> dict:
+    import json
+
+    from marketcast.errors import ModelError
+
+    params: dict = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ModelError(f"--param expects KEY=VALUE, got '{item}'")
+        try:
+            params[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.strip()] = value
+    if seed is not None:
+        params["seed"] = seed
+    if epochs is not None:
+        params["epochs"] = epochs
+    return params
 
 
 def is_quiet(ctx: typer.Context) -> bool:
     return bool((ctx.obj or {}).get("quiet"))
 
 
-def load_input(data: str, column: str | None, adjust_splits: bool):
-    """The price series named by DATA: a file path (or, once fetched, SOURCE:SYMBOL from the store)."""
+def load_input(data: str, column: str | None, adjust_splits: bool, quiet: bool = False):
+    """The price series named by DATA: a file path (or, once fetched, SOURCE:SYMBOL from the store).
+
+    Rows without a price are left out of the series; unless ``quiet``, a note on stderr says so,
+    since a return then spans the days around the hole.
+    """
     from marketcast.data import resolve_input
 
-    return resolve_input(data, column=column, adjust_splits=adjust_splits)
+    series = resolve_input(data, column=column, adjust_splits=adjust_splits)
+    skipped = series.attrs.get("skipped_missing")
+    if skipped and not quiet:
+        typer.echo(f"note: {series.attrs.get('source')}: skipped {skipped['rows']} row(s) with no "
+                   f"'{series.attrs.get('column')}' value, first on {skipped['first']} (line {skipped['line']})", err=True)
+    return series
 
 
 def check_out(out: Path | None) -> Path | None:
@@ -68,10 +100,15 @@ def print_frame(frame, *, title: str | None = None, caption: str | None = None) 
     table = Table(title=title, caption=caption, caption_justify="left", show_lines=False)
     for col in frame.columns:
         numeric = frame[col].dtype.kind in "fiu"
-        table.add_column(str(col), justify="right" if numeric else "left")
-    for row in frame.itertuples(index=False):
-        table.add_row(*(_fmt(v) for v in row))
-    Console(soft_wrap=False, width=max(100, Console().width)).print(table)
+        table.add_column(str(col), justify="right" if numeric else "left", no_wrap=True)
+    cells = [[_fmt(v) for v in row] for row in frame.itertuples(index=False)]
+    for row in cells:
+        table.add_row(*row)
+    # Wide enough for every cell: a table cut to the terminal (or to 80 columns in a pipe) would
+    # hide dates and digits. Each column takes its widest cell plus padding and a border.
+    widths = [max([len(str(c))] + [len(r[i]) for r in cells]) for i, c in enumerate(frame.columns)]
+    natural = sum(w + 3 for w in widths) + 1
+    Console(soft_wrap=False, width=max(natural, Console().width)).print(table)
 
 
 @contextlib.contextmanager

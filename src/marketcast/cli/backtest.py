@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 from marketcast.cli._app import app
-from marketcast.cli._common import AdjustOption, ColumnOption, OutOption, check_out, is_quiet, load_input, progress, write_or_print
+from marketcast.cli._common import (AdjustOption, ColumnOption, OutOption, ParamOption, SeedOption, check_out, is_quiet,
+                                    load_input, parse_params, progress, write_or_print)
 
 
 @app.command("backtest")
@@ -21,22 +22,25 @@ def backtest(
     start: datetime | None = typer.Option(None, "--start", formats=["%Y-%m-%d"], help="First date of slice 1 (default: the first row)."),
     step: int | None = typer.Option(None, "--step", help="Rows between slice starts (default: the horizon)."),
     slices: int | None = typer.Option(None, "--slices", help="Number of slices (default: as many as fit)."),
+    seed: int | None = SeedOption,
+    param: list[str] | None = ParamOption,
     column: str | None = ColumnOption,
     adjust_splits: bool = AdjustOption,
     out: Path | None = OutOption,
 ) -> None:
     """Per-slice RMSE and MAE of each model, with their mean and SD across slices (Tables II-III)."""
     from marketcast.backtest import SCORE_COLUMNS, backtest as run_backtest, rolling_origins
-    from marketcast.models.registry import parse_model_list
+    from marketcast.models.registry import configured_models, parse_model_list
 
     out = check_out(out)
     names = parse_model_list(models)
-    prices = load_input(data, column, adjust_splits)
+    instances = configured_models(names, "price", parse_params(param, seed, None))
+    prices = load_input(data, column, adjust_splits, quiet=is_quiet(ctx))
     quiet = is_quiet(ctx)
     n = len(rolling_origins(prices.index, window=window, horizon=horizon, start=start, step=step, slices=slices,
                             source=str(prices.attrs.get("source"))))
     with progress("backtest fits", n * len(names), quiet) as tick:
-        result = run_backtest(prices, names, window=window, horizon=horizon, start=start, step=step,
+        result = run_backtest(prices, instances, window=window, horizon=horizon, start=start, step=step,
                               slices=slices, progress=tick)
     caption = ("Chronological, leakage-free evaluation: each model is fitted only on the rows before "
                "its slice's horizon.")

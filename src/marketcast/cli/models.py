@@ -35,7 +35,7 @@ def describe(
 
     if target not in ("price", "volatility"):
         raise ModelError(f"--target must be price or volatility, not '{target}'")
-    spec = spec_of(name, target)  # type: ignore[arg-type]
+    spec = spec_of(name.split("(")[0], target)  # type: ignore[arg-type]  # ensemble(sma,lstm) is an ensemble
     model = get_model(name, target)  # type: ignore[arg-type]
     console = Console()
     console.print(f"[bold]{spec.name}[/] ({spec.target}): {spec.summary}")
@@ -46,6 +46,11 @@ def describe(
     console.print("defaults:")
     for key, value in model.get_params().items():
         console.print(f"  {key} = {value!r}", markup=False)
+    if hasattr(model, "member_models"):
+        console.print("members:")
+        for member in model.member_models():
+            size = f" ({member.n_parameters():,} trainable parameters)" if hasattr(member, "n_parameters") else ""
+            console.print(f"  {member.name}{size}", markup=False)
     if hasattr(model, "n_parameters"):
         console.print(f"trainable parameters: {model.n_parameters():,}")
         console.print(model.describe_network(), markup=False)

@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 from marketcast.cli._app import app
-from marketcast.cli._common import AdjustOption, ColumnOption, OutOption, check_out, is_quiet, load_input, progress, write_or_print
+from marketcast.cli._common import (AdjustOption, ColumnOption, OutOption, ParamOption, SeedOption, check_out, is_quiet,
+                                    load_input, parse_params, progress, write_or_print)
 
 
 @app.command("volatility")
@@ -21,20 +22,23 @@ def volatility(
     models: str = typer.Option("dd-ewma", "--models", "-m", help="Comma-separated volatility models."),
     tail: float = typer.Option(0.05, "--tail", help="Tail probability p of VaR and CVaR."),
     notional: float = typer.Option(1000.0, "--notional", help="Position size for VaR and CVaR."),
+    seed: int | None = SeedOption,
+    param: list[str] | None = ParamOption,
     column: str | None = ColumnOption,
     adjust_splits: bool = AdjustOption,
     out: Path | None = OutOption,
 ) -> None:
     """One-day-ahead volatility and risk (VaR, CVaR, MAD) for each day, from the preceding WINDOW returns."""
-    from marketcast.models.registry import parse_model_list
+    from marketcast.models.registry import configured_models, parse_model_list
     from marketcast.volatility import VOLATILITY_COLUMNS, rolling_volatility
 
     out = check_out(out)
     names = parse_model_list(models)
-    prices = load_input(data, column, adjust_splits)
+    instances = configured_models(names, "volatility", parse_params(param, seed, None))
+    prices = load_input(data, column, adjust_splits, quiet=is_quiet(ctx))
     quiet = is_quiet(ctx)
     with progress("volatility models", len(names), quiet) as tick:
-        frame = rolling_volatility(prices, window=window, start=start, end=end, models=names, tail=tail,
+        frame = rolling_volatility(prices, window=window, start=start, end=end, models=instances, tail=tail,
                                    notional=notional, progress=tick)
     title = (f"One-day-ahead volatility and risk: {prices.attrs.get('source')} "
              f"(window {window}, tail {tail:g}, notional {notional:g})")
