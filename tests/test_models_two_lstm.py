@@ -93,3 +93,42 @@ def test_networks_average_and_networks_1_is_the_first_pair(vix):
     np.testing.assert_allclose(both.fitted_, (pair.fitted_ + second.fitted_) / 2, rtol=1e-12)
     with pytest.raises(ModelError, match="networks must be at least 1"):
         TwoLSTM(networks=0, **small).fit(train)
+
+
+def test_reload_keeps_the_in_sample_fit_and_condition_uses_new_data(vix, tmp_path):
+    from marketcast.persistence import load_model, save_model
+
+    train = vix.loc["2020-01-02":"2020-12-31"]
+    small = {"units": 8, "dense_units": 4, "epochs": 3, "networks": 2}
+    model = TwoLSTM(seed=3, **small).fit(train)
+    assert {"price_loss", "vol_loss"} <= set(model.history_) and len(model.history_["price_loss"]) == 3
+    loaded = load_model(save_model(model, tmp_path / "m", data=train))
+    pd.testing.assert_frame_equal(loaded.in_sample_intervals(train), model.in_sample_intervals(train), check_freq=False,
+                                  check_index_type=False)  # ns after reloading, the same dates
+    assert loaded.error_summary() == model.error_summary() and loaded.history_ == model.history_
+    # Conditioned on later data: the networks stay, the inputs are the new rows' prices and the
+    # volatilities of the networks' errors on them.
+    later = vix.loc["2021-01-04":"2021-06-30"]
+    loaded.condition(later)
+    assert loaded.last_date_ == later.index[-1] and loaded.dof_ == model.dof_
+    before = model.predict(5)
+    by_hand = np.mean([m.condition(later).predict(5) for m in model.price_models_], axis=0)  # the same networks
+    np.testing.assert_allclose(loaded.predict(5), by_hand, rtol=1e-12)
+    assert not np.allclose(by_hand, before)  # it forecasts from the new data, not from 2020's end
+    assert loaded.errors_.index[0] == later.index[21] and np.isfinite(loaded.predict_interval(5, (0.9,)).lower[0.9]).all()
+
+
+def test_one_step_intervals_are_causal_and_equal_the_in_sample_ones_on_the_training_rows(vix):
+    train = vix.loc["2020-01-02":"2020-12-31"]
+    model = TwoLSTM(seed=5, units=8, dense_units=4, epochs=3, networks=2).fit(train)
+    pd.testing.assert_frame_equal(model.one_step_intervals(train), model.in_sample_intervals(train), rtol=1e-10)
+    longer = vix.loc["2020-01-02":"2021-03-31"]
+    after = model.one_step_intervals(longer).loc["2021-01-04":]
+    assert len(after) == len(longer.loc["2021-01-04":])
+    # Each day uses only earlier prices: changing later prices leaves it as it was.
+    changed = longer.copy()
+    changed.loc["2021-02-15":] *= 1.5
+    moved = model.one_step_intervals(changed)
+    pd.testing.assert_frame_equal(moved.loc[:"2021-02-12"].drop(columns="actual"),
+                                  model.one_step_intervals(longer).loc[:"2021-02-12"].drop(columns="actual"))
+    assert not np.allclose(moved.loc["2021-02-17":, "point"], after.loc["2021-02-17":, "point"])

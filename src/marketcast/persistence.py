@@ -88,8 +88,13 @@ def save_model(
     data: pd.Series | None = None,
     metrics: dict[str, float] | None = None,
     overwrite: bool = True,
+    pretrained: list[dict[str, Any]] | None = None,
 ) -> Path:
-    """Save a fitted model to ``directory`` (see the module docstring for the layout)."""
+    """Save a fitted model to ``directory`` (see the module docstring for the layout).
+
+    ``pretrained`` lists the ``training`` blocks of the runs a fine-tuned model started from
+    (oldest first), so the manifest keeps every series the weights have seen.
+    """
     from safetensors.numpy import save_file
 
     if not hasattr(model, "n_obs_"):
@@ -130,10 +135,14 @@ def save_model(
             "params": _params_of(model),
             "state": meta,
             "training": training,
+            "pretrained": list(pretrained or []),
             "metrics": metrics or {},
             "files": checksums,
         }
         (tmp / MANIFEST).write_text(json.dumps(_jsonable(manifest), indent=2), encoding="utf-8")
+        from marketcast.io import default_mode
+
+        os.chmod(tmp, default_mode(directory=True))  # mkdtemp made it owner-only
         if target.exists():
             backup = target.with_name(f".{target.name}.old")
             shutil.rmtree(backup, ignore_errors=True)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
 import typer
 
 from marketcast.cli._app import app
-from marketcast.cli._common import AdjustOption, ColumnOption, OutOption, check_out, is_quiet, load_input, progress, write_or_print
+from marketcast.cli._common import (AdjustOption, ColumnOption, OutOption, ParamOption, SeedOption, check_out, is_quiet,
+                                    load_input, parse_params, progress, write_or_print)
 
-ParamOption = typer.Option(None, "--param", "-p", help="Model hyper-parameter KEY=VALUE (repeatable), e.g. -p epochs=20.")
-SeedOption = typer.Option(None, "--seed", help="Random seed of stochastic models (same seed, same numbers).")
 EpochsOption = typer.Option(None, "--epochs", help="Training epochs of neural models.")
 TrainFrom = typer.Option(None, "--train-from", formats=["%Y-%m-%d"], help="First row the model fits on (default: the first).")
 TrainTo = typer.Option(None, "--train-to", formats=["%Y-%m-%d"], help="Last row the model fits on; the forecast origin (default: the last).")
@@ -20,23 +18,15 @@ LevelsOption = typer.Option(None, "--levels", help="Central interval levels, e.g
 CalibrationOption = typer.Option(20, "--calibration-windows", help="Backtest windows that calibrate conformal intervals.")
 
 
-def parse_params(items: list[str] | None, seed: int | None, epochs: int | None) -> dict:
-    from marketcast.errors import ModelError
+def _is_training_data(directory: Path, rows) -> bool:
+    """True when ``rows`` are exactly the rows the saved model was trained on (same checksum).
 
-    params: dict = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ModelError(f"--param expects KEY=VALUE, got '{item}'")
-        try:
-            params[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key.strip()] = value
-    if seed is not None:
-        params["seed"] = seed
-    if epochs is not None:
-        params["epochs"] = epochs
-    return params
+    Then the model forecasts from its saved state, which every model can, and need not be
+    conditioned on new data, which Prophet and the two-LSTM model cannot be.
+    """
+    from marketcast.persistence import data_checksum, read_manifest
+
+    return read_manifest(directory).get("training", {}).get("checksum") == data_checksum(rows)
 
 
 def parse_levels(text: str | None) -> tuple[float, ...] | None:
@@ -67,22 +57,27 @@ def training_rows(prices, start, end):
 
 def build_model(name: str, params: dict, levels, calibration_windows: int, horizon: int):
     from marketcast.errors import ModelError
-    from marketcast.models.registry import get_model
+    from marketcast.models.registry import configured_model
 
-    model = get_model(name, "price")
-    unknown = set(params) - set(model._param_names())
-    if "seed" in unknown and not model.stochastic:
-        params = {k: v for k, v in params.items() if k != "seed"}  # a seed means nothing to SMA
-        unknown.discard("seed")
+    model, used = configured_model(name, "price", params)
+    unknown = set(params) - used - ({"seed"} if not model.stochastic else set())  # a seed means nothing to SMA
     if unknown:
         raise ModelError(f"{model.name}: unknown parameter(s) {', '.join(sorted(unknown))} "
                          f"(valid: {', '.join(model._param_names())})")
-    model = get_model(name, "price", **params)
     if levels and not model.has_native_intervals:
         from marketcast.intervals import ConformalForecaster
 
         model = ConformalForecaster(model, calibration_windows=calibration_windows, max_horizon=horizon)
     return model
+
+
+def training_metrics(model) -> dict:
+    """The losses of the epoch whose weights the model keeps (the best one under early stopping)."""
+    history = getattr(model, "history_", None) or {}
+    if not history.get("loss"):  # several networks (two-LSTM): the last epoch of each curve
+        return {k: v[-1] for k, v in history.items() if isinstance(v, list) and v}
+    epoch = int(getattr(model, "best_epoch_", len(history["loss"]) - 1))
+    return {"epoch": epoch + 1, **{k: v[epoch] for k, v in history.items() if isinstance(v, list) and len(v) > epoch}}
 
 
 def fit_with_progress(model, rows, quiet: bool):
@@ -131,7 +126,7 @@ def forecast(
     quiet = is_quiet(ctx)
     if horizon < 1:
         raise ModelError(f"--horizon must be at least 1, got {horizon}")
-    prices = load_input(data, column, adjust_splits) if data is not None else None
+    prices = load_input(data, column, adjust_splits, quiet=is_quiet(ctx)) if data is not None else None
     if load is not None:
         if model is not None or param or seed is not None or epochs is not None:
             raise ModelError("--load uses the saved model as it is: drop --model/--param/--seed/--epochs")
@@ -139,7 +134,9 @@ def forecast(
 
         fitted = load_model(load)
         if prices is not None:
-            fitted.condition(training_rows(prices, train_from, train_to))
+            rows = training_rows(prices, train_from, train_to)
+            if not _is_training_data(load, rows):
+                fitted.condition(rows)
         if lv and not fitted.has_native_intervals:
             raise ModelError(f"{fitted.name}: this saved model has no prediction intervals; "
                              "train it with --levels to calibrate conformal intervals")
@@ -148,6 +145,15 @@ def forecast(
             raise ModelError("give DATA and --model, or --load DIR")
         fitted = build_model(model, parse_params(param, seed, epochs), lv, calibration_windows, horizon)
         fit_with_progress(fitted, training_rows(prices, train_from, train_to), quiet)
+    if lv and hasattr(fitted, "coverage_guaranteed") and not quiet:
+        short = [level for level in lv if not fitted.coverage_guaranteed(level)]
+        if short:
+            import math
+
+            need = math.ceil(1.0 / (1.0 - max(short)) - 1.0)
+            typer.echo(f"note: {fitted.calibration_windows} calibration windows are too few for conformal "
+                       f"{', '.join(f'{v:.0%}' for v in short)} intervals (each is the widest calibration error, so "
+                       f"its coverage can fall short of the level); use --calibration-windows {need} or more", err=True)
     frame = forecast_frame(fitted, horizon, lv, prices)
     title = f"{fitted.name} forecast from {fitted.last_date_.date()} ({horizon} business days)"
     caption = "Point forecasts and central intervals; the model saw no row after the origin."
@@ -179,7 +185,7 @@ def train(
 
     quiet = is_quiet(ctx)
     lv = parse_levels(levels)
-    prices = load_input(data, column, adjust_splits)
+    prices = load_input(data, column, adjust_splits, quiet=is_quiet(ctx))
     rows = training_rows(prices, train_from, train_to)
     if fine_tune:
         if load is None:
@@ -194,10 +200,15 @@ def train(
         if model is None:
             raise ModelError("give --model NAME (or --load DIR --fine-tune)")
         fitted = build_model(model, parse_params(param, seed, epochs), lv, calibration_windows, horizon)
+    pretrained = []
+    if fine_tune:
+        from marketcast.persistence import read_manifest
+
+        before = read_manifest(load)
+        pretrained = [*before.get("pretrained", []), before.get("training", {})]
     fit_with_progress(fitted, rows, quiet)
-    history = getattr(fitted, "history_", None) or {}
-    metrics = {k: v[-1] for k, v in history.items() if v}
-    path = save_model(fitted, save, data=rows, metrics=metrics)
+    metrics = training_metrics(fitted)
+    path = save_model(fitted, save, data=rows, metrics=metrics, pretrained=pretrained)
     if not quiet:
         loss = ", ".join(f"{k} {v:.5g}" for k, v in metrics.items())
         typer.echo(f"trained {fitted.name} on {len(rows)} rows {rows.index[0].date()}..{rows.index[-1].date()}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -38,9 +39,15 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def use_all_cores() -> None:
-    """Give torch every core this process may run on (affinity and cgroup limits respected)."""
+    """Give torch every core this process may run on (affinity and cgroup limits respected).
+
+    An explicit ``OMP_NUM_THREADS`` wins: on cores shared with other busy jobs, fewer threads
+    can train faster than all of them (OpenMP threads spin while they wait for each other).
+    """
     from marketcast.models.features import available_cores
 
+    if os.environ.get("OMP_NUM_THREADS", "").strip().isdigit():
+        return
     n = available_cores()
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)

@@ -164,7 +164,8 @@ class Forecaster(Estimator):
         return self
 
     def _condition(self, y: pd.Series) -> None:
-        raise ModelError(f"{self.name}: can only forecast from the end of its own training data")
+        raise ModelError(f"{self.name}: can only forecast from the end of its own training data "
+                         "(give the rows it was trained on, or retrain on the new data)")
 
     def forecast(self, y: pd.Series | np.ndarray, horizon: int) -> np.ndarray:
         """Fit a fresh clone on ``y`` and forecast ``horizon`` steps; ``self`` is left untouched."""

@@ -132,6 +132,12 @@ class XGBoostForecaster(Forecaster):
         self._train(X, target)
         self.tail_ = values[-int(self.window):].copy()
 
+    def _condition(self, y: pd.Series) -> None:
+        # Windows are normalised to their first value, so the trees apply to any price level.
+        if len(y) < int(self.window):
+            raise ModelError(f"xgboost: {len(y)} rows, but a window of {self.window} is needed to forecast")
+        self.tail_ = y.to_numpy(dtype=np.float64)[-int(self.window):].copy()
+
     def fit_windows(self, X: np.ndarray, y: np.ndarray):
         """Train on prepared normalised windows (e.g. the Stock-X shuffled 80/20 split); returns ``self``.
 

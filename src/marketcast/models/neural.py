@@ -71,6 +71,12 @@ class _NeuralForecaster(Forecaster):
                 learning_rate=float(self.learning_rate), validation=float(self.validation),
                 patience=self.patience, seed=int(self.seed), device=device, on_epoch=self._tick,
             )
+        # The epoch whose weights the network ends with: the best validation epoch when early
+        # stopping restored it, else the last; counted over the whole history of a warm start.
+        done_before = len(self.history_.get("loss", [])) if keep and getattr(self, "history_", None) else 0
+        run_best = (int(np.argmin(history["val_loss"])) if self.patience is not None and history.get("val_loss")
+                    else len(history["loss"]) - 1)
+        self.best_epoch_ = done_before + run_best
         if keep and getattr(self, "history_", None):
             history = {k: list(self.history_.get(k, [])) + v for k, v in history.items()}
         self.history_ = history

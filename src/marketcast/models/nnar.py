@@ -49,6 +49,8 @@ The numeric core is plain functions; :class:`NNARForecaster` (prices) and
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 from dataclasses import dataclass
 from collections.abc import Callable
@@ -938,6 +940,10 @@ class NNARForecaster(Forecaster):
 
     def _predict(self, horizon: int) -> np.ndarray:
         return nnetar_forecast(self.fit_, horizon)
+
+    def _condition(self, y: pd.Series) -> None:
+        # The networks and their scaling stay; only the lags they start from are the new series'.
+        self.fit_ = dataclasses.replace(self.fit_, tail=self.fit_.scaled_tail(y.to_numpy(dtype=np.float64)))
 
     def _simulation_rng(self) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence(self.seed_).spawn(1)[0])

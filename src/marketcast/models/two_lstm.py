@@ -90,16 +90,57 @@ class TwoLSTM(Forecaster):
         tick = self._progress
         k = self._n_networks()
         self.price_models_ = [self._lstm(int(self.lags), self._seed_of(i)).fit(y, progress=tick) for i in range(k)]
-        self.fitted_ = _mean_series([m.one_step_predictions(y) for m in self.price_models_])
-        self.errors_ = (y.iloc[int(self.lags):] - self.fitted_).rename("error")
-        e = self.errors_.to_numpy()
-        self.rho_ = float(sign_correlation(e))
+        self._errors_of(y)
+        self.rho_ = float(sign_correlation(self.errors_.to_numpy()))
         self.dof_ = float(t_dof_from_sign_correlation(self.rho_))
-        self.cdf_mean_ = float(cdf_at_mean(e))
-        self.z_ = pd.Series(sample_volatility(e), index=self.errors_.index, name="z")
+        # The training errors' law, kept apart from what condition() recomputes on other data.
+        self.error_law_ = {"mean": float(self.errors_.mean()), "rho": self.rho_, "cdf_mean": self.cdf_mean_}
         self.vol_models_ = [self._lstm(int(self.vol_lags), self._seed_of(i) + 1).fit(self.z_, progress=tick)
                             for i in range(k)]
         self.vol_fitted_ = _mean_series([m.one_step_predictions(self.z_) for m in self.vol_models_]).clip(lower=_TINY)
+        self.history_ = self._history()
+
+    def _errors_of(self, y: pd.Series) -> None:
+        """The price networks' one-step errors on ``y`` and their sample volatilities (steps 1-2)."""
+        self.fitted_ = _mean_series([m.one_step_predictions(y) for m in self.price_models_])
+        self.errors_ = (y.iloc[int(self.lags):] - self.fitted_).rename("error")
+        e = self.errors_.to_numpy()
+        self.cdf_mean_ = float(cdf_at_mean(e))
+        self.z_ = pd.Series(sample_volatility(e), index=self.errors_.index, name="z")
+
+    def _history(self) -> dict[str, list[float]]:
+        """Training curves: each network kind's losses per epoch, averaged over the networks."""
+        out: dict[str, list[float]] = {}
+        for kind, models in (("price", self.price_models_), ("vol", self.vol_models_)):
+            for key in getattr(models[0], "history_", {}) or {}:
+                curves = [m.history_[key] for m in models if m.history_.get(key)]
+                n = min(len(c) for c in curves) if curves else 0
+                if n:
+                    out[f"{kind}_{key}"] = np.mean([c[:n] for c in curves], axis=0).tolist()
+        return out
+
+    def _condition(self, y: pd.Series) -> None:
+        # The networks, and the t distribution of their training errors, stay; the inputs are the
+        # new series' latest prices and the volatilities of the networks' errors on it.
+        if len(y) < self.min_history():
+            raise ModelError(f"{self.name}: {len(y)} rows, but forecasting needs at least {self.min_history()}")
+        for m in self.price_models_:
+            m.condition(y)
+        self._errors_of(y)
+        for m in self.vol_models_:
+            m.condition(self.z_)
+        self.vol_fitted_ = _mean_series([m.one_step_predictions(self.z_) for m in self.vol_models_]).clip(lower=_TINY)
+
+    def n_parameters(self) -> int:
+        """Trainable parameters of all the networks: ``networks`` price LSTMs and as many volatility LSTMs."""
+        return self._n_networks() * (self._lstm(int(self.lags), 0).n_parameters()
+                                     + self._lstm(int(self.vol_lags), 0).n_parameters())
+
+    def describe_network(self) -> str:
+        k = self._n_networks()
+        return (f"price LSTM ({k} averaged, {int(self.lags)} lags):\n{self._lstm(int(self.lags), 0).describe_network()}\n"
+                f"volatility LSTM ({k} averaged, {int(self.vol_lags)} lags of Z_t):\n"
+                f"{self._lstm(int(self.vol_lags), 0).describe_network()}")
 
     def _n_networks(self) -> int:
         if int(self.networks) < 1:
@@ -130,12 +171,33 @@ class TwoLSTM(Forecaster):
         """
         sigma = self.vol_fitted_
         point = self.fitted_.loc[sigma.index]
-        frame = pd.DataFrame({"actual": y.loc[sigma.index], "point": point, "sigma_e": sigma})
+        return self._interval_frame(y.loc[sigma.index], point, sigma, levels)
+
+    def _interval_frame(self, actual: pd.Series, point: pd.Series, sigma: pd.Series, levels) -> pd.DataFrame:
+        """Columns ``actual, point, sigma_e, lower_90, upper_90, ...``: eq. (5) for each day."""
+        frame = pd.DataFrame({"actual": actual, "point": point, "sigma_e": sigma})
         for lv in sorted(levels):
             tag = f"{lv * 100:g}".replace(".", "_")
             frame[f"lower_{tag}"] = point - self._half_width(lv) * sigma
             frame[f"upper_{tag}"] = point + self._half_width(lv) * sigma
         return frame
+
+    def one_step_intervals(self, y: pd.Series, levels=(0.9, 0.95, 0.99)) -> pd.DataFrame:
+        """One-step intervals for every day of ``y`` where both networks have inputs, causally.
+
+        The networks and the training errors' law (mean, sign correlation, :math:`F(\bar e)`)
+        stay as fitted; each day's interval uses only the prices before it. On days after the
+        training rows this is an out-of-sample backtest of the intervals, which
+        :meth:`in_sample_intervals` (the paper's) is not. Columns as there.
+        """
+        lags, law = int(self.lags), self.error_law_
+        fitted = _mean_series([m.one_step_predictions(y) for m in self.price_models_])
+        errors = y.iloc[lags:] - fitted
+        den = 2.0 * law["rho"] * np.sqrt(law["cdf_mean"] * (1.0 - law["cdf_mean"]))
+        z = ((errors - law["mean"]).abs() / den).rename("z")
+        sigma = _mean_series([m.one_step_predictions(z) for m in self.vol_models_]).clip(lower=_TINY)
+        point = fitted.loc[sigma.index]
+        return self._interval_frame(y.loc[sigma.index], point, sigma, levels)
 
     def error_summary(self) -> dict[str, float]:
         """The statistics the paper reports for the one-step errors (section II.E.2)."""
@@ -150,13 +212,20 @@ class TwoLSTM(Forecaster):
         }
 
     def _get_state(self):
-        arrays, meta = {}, {"rho": self.rho_, "dof": self.dof_, "price": [], "vol": [], "n_obs": []}
+        arrays, meta = {}, {"rho": self.rho_, "dof": self.dof_, "cdf_mean": self.cdf_mean_, "price": [], "vol": [],
+                            "n_obs": [], "history": getattr(self, "history_", {}), "error_law": self.error_law_}
         for i, (pm, vm) in enumerate(zip(self.price_models_, self.vol_models_)):
             for kind, model in (("price", pm), ("vol", vm)):
                 a, m = model._get_state()
                 arrays |= {f"{kind}{i}.{k}": v for k, v in a.items()}
                 meta[kind].append(m)
             meta["n_obs"].append([pm.n_obs_, vm.n_obs_])
+        # The in-sample fit (errors, sample volatilities, one-step volatilities) with its dates,
+        # so a reloaded model still gives its interval backtest and error statistics.
+        arrays |= {"insample.dates": _ns(self.errors_.index), "insample.fitted": self.fitted_.to_numpy(),
+                   "insample.errors": self.errors_.to_numpy(), "insample.z": self.z_.to_numpy(),
+                   "insample.vol_dates": _ns(self.vol_fitted_.index),
+                   "insample.vol_fitted": self.vol_fitted_.to_numpy()}
         return arrays, meta
 
     def _set_state(self, arrays, meta) -> None:
@@ -172,6 +241,24 @@ class TwoLSTM(Forecaster):
         for i, (n_price, n_vol) in enumerate(meta["n_obs"]):
             self.price_models_[i].n_obs_, self.vol_models_[i].n_obs_ = int(n_price), int(n_vol)
         self.rho_, self.dof_ = float(meta["rho"]), float(meta["dof"])
+        self.history_ = meta.get("history", {})
+        if "error_law" in meta:
+            self.error_law_ = {k: float(v) for k, v in meta["error_law"].items()}
+        if "insample.dates" in arrays:
+            dates = pd.DatetimeIndex(np.asarray(arrays["insample.dates"], dtype="int64").view("datetime64[ns]"), name="date")
+            f64 = lambda key: np.asarray(arrays[key], dtype=np.float64)  # noqa: E731
+            self.fitted_ = pd.Series(f64("insample.fitted"), index=dates)
+            self.errors_ = pd.Series(f64("insample.errors"), index=dates, name="error")
+            self.z_ = pd.Series(f64("insample.z"), index=dates, name="z")
+            vol_dates = pd.DatetimeIndex(np.asarray(arrays["insample.vol_dates"], dtype="int64").view("datetime64[ns]"),
+                                         name="date")
+            self.vol_fitted_ = pd.Series(f64("insample.vol_fitted"), index=vol_dates)
+            self.cdf_mean_ = float(meta.get("cdf_mean", cdf_at_mean(self.errors_.to_numpy())))
+
+
+def _ns(index: pd.DatetimeIndex) -> np.ndarray:
+    """Dates as int64 nanoseconds (safetensors holds numbers; the index's own unit may differ)."""
+    return index.values.astype("datetime64[ns]").astype(np.int64)
 
 
 def _mean_series(parts: list[pd.Series]) -> pd.Series:
