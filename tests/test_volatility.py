@@ -48,3 +48,18 @@ def test_not_enough_history_names_the_file_and_the_window(prices):
         rolling_volatility(prices, window=250, start="2030-01-01", end="2030-02-01")
     with pytest.raises(DataError, match="--tail"):
         rolling_volatility(prices, window=250, tail=1.5)
+
+
+def test_windows_split_across_processes_give_the_same_forecasts(prices):
+    from marketcast.models.garch import GARCHVolatility
+    from marketcast.models.nnar import NNARVolatility
+    from marketcast.volatility import MIN_PARALLEL_WINDOWS
+
+    models = [NNARVolatility(repeats=2, maxit=20, seed=3), GARCHVolatility()]  # GARCH stays in this process
+    start = prices.index[-MIN_PARALLEL_WINDOWS - 6]
+    kw = dict(window=60, start=start, end=prices.index[-1], models=models)
+    one = rolling_volatility(prices, n_jobs=1, **kw)
+    two = rolling_volatility(prices, n_jobs=2, **kw)
+    assert len(one) == 2 * (MIN_PARALLEL_WINDOWS + 6)
+    cols = ["date", "model", "volatility", "var", "cvar", "mad", "rho", "dof", "p", "size", "rmse"]
+    pd.testing.assert_frame_equal(one[[c for c in cols if c in one]], two[[c for c in cols if c in two]])

@@ -173,6 +173,10 @@ class WindowStats:
     def __init__(self, mean, rho, cdf_mean, dof, z):
         self.mean, self.rho, self.cdf_mean, self.dof, self.z = mean, rho, cdf_mean, dof, z
 
+    def take(self, rows: np.ndarray) -> WindowStats:
+        """The statistics of the windows at positions ``rows``."""
+        return WindowStats(self.mean[rows], self.rho[rows], self.cdf_mean[rows], self.dof[rows], self.z[rows])
+
 
 def window_stats(windows: np.ndarray) -> WindowStats:
     """Compute :class:`WindowStats` for a stack of return windows, shape ``(n, W)``."""

@@ -97,6 +97,31 @@ def _reuse_members(model, done: dict[tuple, np.ndarray]):
     return None
 
 
+#: Fewest windows for which a model that fits windows one by one is split across processes:
+#: below it, starting the workers costs more than it saves.
+MIN_PARALLEL_WINDOWS = 64
+
+
+def _chunk(model: VolatilityModel, windows: np.ndarray, stats, dates: np.ndarray):
+    return model.forecast_windows(windows, stats, dates)
+
+
+def _forecast_windows(model: VolatilityModel, windows: np.ndarray, stats, dates: np.ndarray, n_jobs: int):
+    """``model.forecast_windows`` on all windows, split into ``n_jobs`` chunks run in parallel
+    (joblib's process workers) when the model fits windows one by one and there are many."""
+    from marketcast.models.base import VolatilityForecast
+
+    if n_jobs < 2 or not model.parallel_windows or len(windows) < MIN_PARALLEL_WINDOWS:
+        return model.forecast_windows(windows, stats, dates)
+    from joblib import Parallel, delayed
+
+    parts = np.array_split(np.arange(len(windows)), n_jobs)
+    out = Parallel(n_jobs=n_jobs)(delayed(_chunk)(model, windows[rows], stats.take(rows), dates[rows]) for rows in parts)
+    extra = {key: np.concatenate([np.asarray(o.extra[key]) for o in out]) for key in out[0].extra}
+    dof = None if out[0].dof is None else np.concatenate([o.dof for o in out])
+    return VolatilityForecast(np.concatenate([o.volatility for o in out]), extra, dof)
+
+
 def rolling_volatility(
     prices: pd.Series,
     *,
@@ -107,6 +132,7 @@ def rolling_volatility(
     tail: float = 0.05,
     notional: float = 1000.0,
     progress: Callable[[int], None] | None = None,
+    n_jobs: int | None = None,
 ) -> pd.DataFrame:
     """One-step volatility, VaR, CVaR and MAD forecasts for each day in ``[start, end]``.
 
@@ -122,6 +148,10 @@ def rolling_volatility(
         Volatility model names or instances.
     tail, notional
         Tail probability and position size for VaR and CVaR (0.05 and 1000 in Table VI).
+    n_jobs
+        Processes for models that fit windows one by one (NNAR, Prophet, GARCH) over at least
+        :data:`MIN_PARALLEL_WINDOWS` windows; default every available core, 1 for none. The
+        forecasts are the same for any value; ``seconds`` is then wall time per forecast.
 
     Returns
     -------
@@ -149,6 +179,9 @@ def rolling_volatility(
     windows = view[pos - window]
     date_view = np.lib.stride_tricks.sliding_window_view(returns.index.to_numpy(), window)
     window_dates = date_view[pos - window]
+    from marketcast.models.features import available_cores
+
+    jobs = available_cores() if n_jobs is None else int(n_jobs)
     st = window_stats(windows)
     flat = ~np.isfinite(st.rho)
     if flat.any():
@@ -167,7 +200,7 @@ def rolling_volatility(
         t0 = time.perf_counter()
         res = _reuse_members(model, done)
         if res is None:
-            res = model.forecast_windows(windows, st, window_dates)
+            res = _forecast_windows(model, windows, st, window_dates, jobs)
             cost = (time.perf_counter() - t0) / pos.size
         else:  # an ensemble of members computed already costs what they cost
             cost = sum(seconds[model_key(m)] for m in model.member_models())

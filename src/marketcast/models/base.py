@@ -224,6 +224,10 @@ class VolatilityForecast:
 class VolatilityModel(Estimator):
     """Base class of one-step volatility forecasters fitted on windows of log returns."""
 
+    #: True for models that fit each window on its own (NNAR, Prophet, GARCH): a long rolling run
+    #: may then split the windows across processes. Their forecasts must not depend on the split.
+    parallel_windows: ClassVar[bool] = False
+
     def forecast_windows(self, returns: np.ndarray, stats, dates: np.ndarray | None = None) -> VolatilityForecast:
         """One-step forecasts for each row of ``returns`` (shape ``(n_windows, window)``).
 

@@ -112,6 +112,7 @@ class Ensemble(Forecaster):
 class VolatilityEnsemble(VolatilityModel):
     """Mean of member one-step volatility forecasts (the ENVF of Table V)."""
 
+
     def __init__(self, members: Sequence[str] = VOLATILITY_MEMBERS, member_params: dict | None = None, seed: int = 0):
         self.members = tuple(members)
         self.member_params = member_params
@@ -123,6 +124,12 @@ class VolatilityEnsemble(VolatilityModel):
 
     def member_models(self) -> list[VolatilityModel]:
         return _members("volatility", self.members, int(self.seed), self.member_params)
+
+    @property
+    def parallel_windows(self) -> bool:  # type: ignore[override]
+        # Split across processes only when every member's forecasts do not depend on the split
+        # (DD-EWMA is a closed form: it never does).
+        return all(m.parallel_windows or m.name == "dd-ewma" for m in self.member_models())
 
     def combine(self, forecasts: Sequence[np.ndarray]) -> np.ndarray:
         return np.mean(np.vstack(forecasts), axis=0)

@@ -104,6 +104,10 @@ class GARCHVolatility(VolatilityModel):
     constant mean), on the percent scale, and ``converged``. About 30 ms per 504-return window.
     """
 
+    # Not split across processes: arch's optimiser lands a few 1e-5 apart under another BLAS
+    # thread count (a worker has one), and at 35 ms a window there is little to gain.
+    parallel_windows = False
+
     name = "garch"
     #: Order of the asymmetric (GJR) term.
     _o: ClassVar[int] = 0

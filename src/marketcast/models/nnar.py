@@ -1011,6 +1011,8 @@ class NNARVolatility(VolatilityModel):
     alone (:meth:`fit`) or inside any rolling run.
     """
 
+    parallel_windows = True  # each window is fitted on its own: forecasts do not depend on the split
+
     name = "nnar"
 
     def __init__(

@@ -295,6 +295,8 @@ class ProphetVolatility(VolatilityModel):
     Parameters are those of :class:`ProphetForecaster`, without the sampling ones.
     """
 
+    parallel_windows = True  # each window is fitted on its own: forecasts do not depend on the split
+
     name = "prophet"
 
     def __init__(
