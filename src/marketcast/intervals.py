@@ -109,8 +109,13 @@ class ConformalForecaster(Forecaster):
         # The calibration errors stay: they describe the model, not the series it starts from.
         self.model_.condition(y)
 
+    @staticmethod
+    def windows_needed(level: float) -> int:
+        """Fewest calibration windows for which the conformal quantile at ``level`` is guaranteed."""
+        return math.ceil(1.0 / (1.0 - level) - 1.0)
+
     def coverage_guaranteed(self, level: float) -> bool:
-        return self.calibration_windows >= 1.0 / (1.0 - level) - 1.0
+        return self.calibration_windows >= self.windows_needed(level)
 
     def _predict_interval(self, horizon: int, levels: tuple[float, ...]) -> IntervalForecast:
         if horizon > self.calibration_errors_.shape[1]:

@@ -136,7 +136,8 @@ def cdf_at_mean(x: np.ndarray, axis: int = -1) -> np.ndarray | float:
 
 
 def sample_volatility(
-    x: np.ndarray, rho: np.ndarray | float | None = None, axis: int = -1
+    x: np.ndarray, rho: np.ndarray | float | None = None, axis: int = -1, *,
+    mean: np.ndarray | float | None = None, cdf_mean: np.ndarray | float | None = None,
 ) -> np.ndarray:
     r"""Sample volatilities :math:`Z_t` of a return (or forecast error) series.
 
@@ -147,11 +148,15 @@ def sample_volatility(
     and it is the one that makes :math:`E Z_t = \sigma` (for a symmetric law,
     :math:`F(\bar x) = 1/2` and the denominator is :math:`\hat\rho`, the known
     :math:`E|x - \mu| = \rho\sigma`).
+
+    ``rho``, ``mean`` and ``cdf_mean`` default to those of ``x``; give them to apply another
+    sample's law (e.g. the training errors') to new values.
     """
     x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
     rho = sign_correlation(x) if rho is None else np.asarray(rho, dtype=np.float64)
-    f = np.asarray(cdf_at_mean(x))
-    c = np.abs(x - x.mean(axis=-1, keepdims=True))
+    f = np.asarray(cdf_at_mean(x) if cdf_mean is None else cdf_mean, dtype=np.float64)
+    centre = x.mean(axis=-1, keepdims=True) if mean is None else np.expand_dims(np.asarray(mean, dtype=np.float64), -1)
+    c = np.abs(x - centre)
     den = 2.0 * np.asarray(rho) * np.sqrt(f * (1.0 - f))
     return np.moveaxis(c / np.expand_dims(den, -1), -1, axis)
 

@@ -102,10 +102,6 @@ def _reuse_members(model, done: dict[tuple, np.ndarray]):
 MIN_PARALLEL_WINDOWS = 64
 
 
-def _chunk(model: VolatilityModel, windows: np.ndarray, stats, dates: np.ndarray):
-    return model.forecast_windows(windows, stats, dates)
-
-
 def _forecast_windows(model: VolatilityModel, windows: np.ndarray, stats, dates: np.ndarray, n_jobs: int):
     """``model.forecast_windows`` on all windows, split into ``n_jobs`` chunks run in parallel
     (joblib's process workers) when the model fits windows one by one and there are many."""
@@ -116,7 +112,8 @@ def _forecast_windows(model: VolatilityModel, windows: np.ndarray, stats, dates:
     from joblib import Parallel, delayed
 
     parts = np.array_split(np.arange(len(windows)), n_jobs)
-    out = Parallel(n_jobs=n_jobs)(delayed(_chunk)(model, windows[rows], stats.take(rows), dates[rows]) for rows in parts)
+    out = Parallel(n_jobs=n_jobs)(delayed(model.forecast_windows)(windows[rows], stats.take(rows), dates[rows])
+                                  for rows in parts)
     extra = {key: np.concatenate([np.asarray(o.extra[key]) for o in out]) for key in out[0].extra}
     dof = None if out[0].dof is None else np.concatenate([o.dof for o in out])
     return VolatilityForecast(np.concatenate([o.volatility for o in out]), extra, dof)
@@ -149,7 +146,7 @@ def rolling_volatility(
     tail, notional
         Tail probability and position size for VaR and CVaR (0.05 and 1000 in Table VI).
     n_jobs
-        Processes for models that fit windows one by one (NNAR, Prophet, GARCH) over at least
+        Processes for models that fit windows one by one (NNAR, Prophet) over at least
         :data:`MIN_PARALLEL_WINDOWS` windows; default every available core, 1 for none. The
         forecasts are the same for any value; ``seconds`` is then wall time per forecast.
 

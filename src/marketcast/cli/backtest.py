@@ -35,8 +35,8 @@ def backtest(
     out = check_out(out)
     names = parse_model_list(models)
     instances = configured_models(names, "price", parse_params(param, seed, None))
-    prices = load_input(data, column, adjust_splits, quiet=is_quiet(ctx))
     quiet = is_quiet(ctx)
+    prices = load_input(data, column, adjust_splits, quiet=quiet)
     n = len(rolling_origins(prices.index, window=window, horizon=horizon, start=start, step=step, slices=slices,
                             source=str(prices.attrs.get("source"))))
     with progress("backtest fits", n * len(names), quiet) as tick:

@@ -126,7 +126,7 @@ def forecast(
     quiet = is_quiet(ctx)
     if horizon < 1:
         raise ModelError(f"--horizon must be at least 1, got {horizon}")
-    prices = load_input(data, column, adjust_splits, quiet=is_quiet(ctx)) if data is not None else None
+    prices = load_input(data, column, adjust_splits, quiet=quiet) if data is not None else None
     if load is not None:
         if model is not None or param or seed is not None or epochs is not None:
             raise ModelError("--load uses the saved model as it is: drop --model/--param/--seed/--epochs")
@@ -148,9 +148,7 @@ def forecast(
     if lv and hasattr(fitted, "coverage_guaranteed") and not quiet:
         short = [level for level in lv if not fitted.coverage_guaranteed(level)]
         if short:
-            import math
-
-            need = math.ceil(1.0 / (1.0 - max(short)) - 1.0)
+            need = fitted.windows_needed(max(short))
             typer.echo(f"note: {fitted.calibration_windows} calibration windows are too few for conformal "
                        f"{', '.join(f'{v:.0%}' for v in short)} intervals (each is the widest calibration error, so "
                        f"its coverage can fall short of the level); use --calibration-windows {need} or more", err=True)
@@ -181,16 +179,19 @@ def train(
 ) -> None:
     """Fit a model on DATA and save it; with --load --fine-tune, train a saved model further."""
     from marketcast.errors import ModelError
-    from marketcast.persistence import load_model, save_model
+    from marketcast.persistence import load_model, read_manifest, save_model
 
     quiet = is_quiet(ctx)
+    pretrained: list[dict] = []
     lv = parse_levels(levels)
-    prices = load_input(data, column, adjust_splits, quiet=is_quiet(ctx))
+    prices = load_input(data, column, adjust_splits, quiet=quiet)
     rows = training_rows(prices, train_from, train_to)
     if fine_tune:
         if load is None:
             raise ModelError("--fine-tune needs --load DIR")
         fitted = load_model(load)
+        before = read_manifest(load)
+        pretrained = [*before.get("pretrained", []), before.get("training", {})]
         if "warm_start" not in fitted.get_params():
             raise ModelError(f"{fitted.name}: fine-tuning needs a neural model")
         fitted.set_params(warm_start=True, **parse_params(param, seed, epochs))
@@ -200,12 +201,6 @@ def train(
         if model is None:
             raise ModelError("give --model NAME (or --load DIR --fine-tune)")
         fitted = build_model(model, parse_params(param, seed, epochs), lv, calibration_windows, horizon)
-    pretrained = []
-    if fine_tune:
-        from marketcast.persistence import read_manifest
-
-        before = read_manifest(load)
-        pretrained = [*before.get("pretrained", []), before.get("training", {})]
     fit_with_progress(fitted, rows, quiet)
     metrics = training_metrics(fitted)
     path = save_model(fitted, save, data=rows, metrics=metrics, pretrained=pretrained)

@@ -36,8 +36,8 @@ def volatility(
     out = check_out(out)
     names = parse_model_list(models)
     instances = configured_models(names, "volatility", parse_params(param, seed, None))
-    prices = load_input(data, column, adjust_splits, quiet=is_quiet(ctx))
     quiet = is_quiet(ctx)
+    prices = load_input(data, column, adjust_splits, quiet=quiet)
     with progress("volatility models", len(names), quiet) as tick:
         frame = rolling_volatility(prices, window=window, start=start, end=end, models=instances, tail=tail,
                                    notional=notional, progress=tick, n_jobs=jobs)

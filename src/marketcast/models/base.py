@@ -224,8 +224,8 @@ class VolatilityForecast:
 class VolatilityModel(Estimator):
     """Base class of one-step volatility forecasters fitted on windows of log returns."""
 
-    #: True for models that fit each window on its own (NNAR, Prophet, GARCH): a long rolling run
-    #: may then split the windows across processes. Their forecasts must not depend on the split.
+    #: True for models that fit each window on its own and whose forecasts do not depend on how the
+    #: windows are split (NNAR, Prophet): a long rolling run may then spread them across processes.
     parallel_windows: ClassVar[bool] = False
 
     def forecast_windows(self, returns: np.ndarray, stats, dates: np.ndarray | None = None) -> VolatilityForecast:

@@ -112,7 +112,6 @@ class Ensemble(Forecaster):
 class VolatilityEnsemble(VolatilityModel):
     """Mean of member one-step volatility forecasts (the ENVF of Table V)."""
 
-
     def __init__(self, members: Sequence[str] = VOLATILITY_MEMBERS, member_params: dict | None = None, seed: int = 0):
         self.members = tuple(members)
         self.member_params = member_params

@@ -49,10 +49,8 @@ The numeric core is plain functions; :class:`NNARForecaster` (prices) and
 
 from __future__ import annotations
 
-import dataclasses
-
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from collections.abc import Callable
 from typing import Any
 
@@ -943,7 +941,7 @@ class NNARForecaster(Forecaster):
 
     def _condition(self, y: pd.Series) -> None:
         # The networks and their scaling stay; only the lags they start from are the new series'.
-        self.fit_ = dataclasses.replace(self.fit_, tail=self.fit_.scaled_tail(y.to_numpy(dtype=np.float64)))
+        self.fit_ = replace(self.fit_, tail=self.fit_.scaled_tail(y.to_numpy(dtype=np.float64)))
 
     def _simulation_rng(self) -> np.random.Generator:
         return np.random.default_rng(np.random.SeedSequence(self.seed_).spawn(1)[0])

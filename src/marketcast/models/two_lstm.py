@@ -190,11 +190,11 @@ class TwoLSTM(Forecaster):
         training rows this is an out-of-sample backtest of the intervals, which
         :meth:`in_sample_intervals` (the paper's) is not. Columns as there.
         """
-        lags, law = int(self.lags), self.error_law_
+        law = self.error_law_
         fitted = _mean_series([m.one_step_predictions(y) for m in self.price_models_])
-        errors = y.iloc[lags:] - fitted
-        den = 2.0 * law["rho"] * np.sqrt(law["cdf_mean"] * (1.0 - law["cdf_mean"]))
-        z = ((errors - law["mean"]).abs() / den).rename("z")
+        errors = y.iloc[int(self.lags):] - fitted
+        z = pd.Series(sample_volatility(errors.to_numpy(), law["rho"], mean=law["mean"], cdf_mean=law["cdf_mean"]),
+                      index=errors.index, name="z")
         sigma = _mean_series([m.one_step_predictions(z) for m in self.vol_models_]).clip(lower=_TINY)
         point = fitted.loc[sigma.index]
         return self._interval_frame(y.loc[sigma.index], point, sigma, levels)
@@ -245,20 +245,23 @@ class TwoLSTM(Forecaster):
         if "error_law" in meta:
             self.error_law_ = {k: float(v) for k, v in meta["error_law"].items()}
         if "insample.dates" in arrays:
-            dates = pd.DatetimeIndex(np.asarray(arrays["insample.dates"], dtype="int64").view("datetime64[ns]"), name="date")
+            dates = _from_ns(arrays["insample.dates"])
             f64 = lambda key: np.asarray(arrays[key], dtype=np.float64)  # noqa: E731
             self.fitted_ = pd.Series(f64("insample.fitted"), index=dates)
             self.errors_ = pd.Series(f64("insample.errors"), index=dates, name="error")
             self.z_ = pd.Series(f64("insample.z"), index=dates, name="z")
-            vol_dates = pd.DatetimeIndex(np.asarray(arrays["insample.vol_dates"], dtype="int64").view("datetime64[ns]"),
-                                         name="date")
-            self.vol_fitted_ = pd.Series(f64("insample.vol_fitted"), index=vol_dates)
+            self.vol_fitted_ = pd.Series(f64("insample.vol_fitted"), index=_from_ns(arrays["insample.vol_dates"]))
             self.cdf_mean_ = float(meta.get("cdf_mean", cdf_at_mean(self.errors_.to_numpy())))
 
 
 def _ns(index: pd.DatetimeIndex) -> np.ndarray:
     """Dates as int64 nanoseconds (safetensors holds numbers; the index's own unit may differ)."""
     return index.values.astype("datetime64[ns]").astype(np.int64)
+
+
+def _from_ns(values: np.ndarray) -> pd.DatetimeIndex:
+    """The inverse of :func:`_ns`."""
+    return pd.DatetimeIndex(np.asarray(values, dtype="int64").view("datetime64[ns]"), name="date")
 
 
 def _mean_series(parts: list[pd.Series]) -> pd.Series:

@@ -141,22 +141,25 @@ def extended_table(prices: pd.Series, horizon: int, config: VixPaperConfig, tick
 EARLIER_START = "2004-01-02"
 
 
+def earlier_slices(index: pd.DatetimeIndex) -> int:
+    """How many of the paper's 504-row, step-64 windows fit between 2004 and its first slice."""
+    first = int(index.searchsorted(pd.Timestamp(EARLIER_START)))
+    last = int(index.searchsorted(pd.Timestamp(VIX_PAPER_SLICES["start"])))
+    return max(0, (last - first - VIX_PAPER_SLICES["window"]) // VIX_PAPER_SLICES["step"] + 1)
+
+
 def earlier_origins_table(prices: pd.Series, horizon: int, tick=None) -> pd.DataFrame:
     """Beyond the paper: naive, SMA and HAR on every 504-day window (step 64) from 2004 whose
     test days end before the paper's first slice (2016-01-04).
 
-    The models were chosen before these slices were scored, so this is the honest check of
-    whether a model that beats the random walk on the paper's 14 slices does so elsewhere.
+    The same models with the same settings as on the paper's 14 slices: whether a model that
+    beats the random walk there does so on data the paper never used.
     """
-    index = prices.index
-    first = int(index.searchsorted(pd.Timestamp(EARLIER_START)))
-    last = int(index.searchsorted(pd.Timestamp(VIX_PAPER_SLICES["start"])))
-    window, step = VIX_PAPER_SLICES["window"], VIX_PAPER_SLICES["step"]
-    slices = (last - first - window) // step + 1
+    slices = earlier_slices(prices.index)
     if slices < 2:
         return pd.DataFrame(columns=["slice", "model", "rmse", "mae", "horizon"])
-    res = backtest(prices, ["sma", "har", "naive"], horizon=horizon, window=window, start=EARLIER_START, step=step,
-                   slices=slices, progress=tick)
+    res = backtest(prices, ["sma", "har", "naive"], horizon=horizon, window=VIX_PAPER_SLICES["window"],
+                   start=EARLIER_START, step=VIX_PAPER_SLICES["step"], slices=slices, progress=tick)
     return _slices_with_summary(res.scores).assign(horizon=horizon)
 
 
@@ -336,8 +339,8 @@ def reproduce_vix_paper(
         ("table3", 14 * 5 * n_seeds, lambda t: point_table(prices, 5, config, t)),
         ("table2_extended", 14 * 4, lambda t: extended_table(prices, 21, config, t)),
         ("table3_extended", 14 * 4, lambda t: extended_table(prices, 5, config, t)),
-        ("table2_earlier", 40 * 3, lambda t: earlier_origins_table(prices, 21, t)),
-        ("table3_earlier", 40 * 3, lambda t: earlier_origins_table(prices, 5, t)),
+        ("table2_earlier", earlier_slices(prices.index) * 3, lambda t: earlier_origins_table(prices, 21, t)),
+        ("table3_earlier", earlier_slices(prices.index) * 3, lambda t: earlier_origins_table(prices, 5, t)),
         ("table4", 2 * config.lstm_epochs * (n_seeds + NETWORKS), lambda t: interval_tables(prices, config, t)),
         ("table5", 5 * n_seeds, lambda t: volatility_tables(prices, config, t)),
         ("var", 5, lambda t: var_tables(prices, config, t)),
