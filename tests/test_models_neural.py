@@ -30,14 +30,70 @@ def test_cnn_lstm_parameter_count_is_the_keras_models():
 
 def test_shapes_through_the_network_are_those_of_fig_4():
     net = CNNLSTMForecaster()._build_net()
-    h = torch.zeros(2, 100).unsqueeze(1)
+    h = torch.zeros(2, 100).unsqueeze(-1)
     lengths = []
     for conv in net.convs:
-        h = torch.relu(conv(h))
-        lengths.append(h.shape[-1])
-        h = _nets._max_pool(h)
-        lengths.append(h.shape[-1])
+        h = _nets.conv1d_channels_last(h, conv)
+        lengths.append(h.shape[1])
+        h = _nets.relu_max_pool(h)
+        lengths.append(h.shape[1])
     assert lengths == [98, 49, 47, 23, 21, 10] and net.flat == 640
+
+
+@pytest.mark.parametrize("channels, filters, length", [(1, 4, 9), (3, 5, 8)])
+def test_channels_last_conv_equals_torch_conv1d_values_and_gradients(channels, filters, length):
+    torch.manual_seed(1)
+    conv = torch.nn.Conv1d(channels, filters, 3).double()
+    x = torch.randn(2, channels, length, dtype=torch.float64)
+    ours = _nets.conv1d_channels_last(x.transpose(1, 2).contiguous(), conv)
+    torch.testing.assert_close(ours, conv(x).transpose(1, 2), rtol=1e-12, atol=1e-12)
+    inputs = (x.transpose(1, 2).contiguous().requires_grad_(), conv.weight, conv.bias)
+    assert torch.autograd.gradcheck(_nets._Conv1dChannelsLast.apply, inputs)
+
+
+@pytest.mark.parametrize("length", [9, 10])
+def test_relu_max_pool_equals_torch_relu_then_max_pool_values_and_gradients(length):
+    torch.manual_seed(0)
+    h = torch.randn(3, 4, length, dtype=torch.float64)  # (batch, channels, length) for torch's max_pool1d
+    h[0, 0, :2] = torch.tensor([-1.0, -1.0])  # a tie below zero: no gradient either way
+    h[0, 1, :2] = torch.tensor([2.0, 2.0])  # a positive tie: the first of the pair takes it (TensorFlow's rule)
+    g = torch.randn(3, 4, length // 2, dtype=torch.float64)
+    ours_in = h.transpose(1, 2).contiguous().requires_grad_()  # ours is channels-last
+    ours = _nets.relu_max_pool(ours_in)
+    (ours * g.transpose(1, 2)).sum().backward()
+    ref_in = h.clone().requires_grad_()
+    ref = torch.nn.functional.max_pool1d(torch.relu(ref_in), 2)
+    (ref * g).sum().backward()
+    assert torch.equal(ours, ref.transpose(1, 2))
+    grad = ours_in.grad.transpose(1, 2)
+    assert torch.equal(grad, ref_in.grad)
+    assert grad[0, 1, 0] == g[0, 1, 0] and grad[0, 1, 1] == 0
+    assert grad[0, 0, :2].abs().sum() == 0
+    if length % 2:
+        assert grad[..., -1].abs().sum() == 0
+    smooth = torch.randn(2, length, 3, dtype=torch.float64)  # no ties: differentiable everywhere
+    assert torch.autograd.gradcheck(_nets.relu_max_pool, (smooth.requires_grad_(),))
+
+
+def test_cnn_lstm_forward_equals_the_same_network_built_from_torch_layers():
+    torch.manual_seed(2)
+    net = CNNLSTMForecaster()._build_net().eval()
+    x = 1 + 0.05 * torch.randn(6, 100).cumsum(1)
+    h = x.unsqueeze(1)
+    for conv in net.convs:
+        h = torch.nn.functional.max_pool1d(torch.relu(conv(h)), 2)
+    h = h.transpose(1, 2).reshape(6, 640)  # Keras flattens channels-last
+    for layer in (net.lstm1, net.lstm2):
+        ref = torch.nn.LSTM(layer.weight_ih.shape[2], layer.units, batch_first=True, bidirectional=True)
+        with torch.no_grad():
+            for d, suffix in ((0, ""), (1, "_reverse")):
+                getattr(ref, f"weight_ih_l0{suffix}").copy_(layer.weight_ih[d])
+                getattr(ref, f"weight_hh_l0{suffix}").copy_(layer.weight_hh[d])
+                getattr(ref, f"bias_ih_l0{suffix}").copy_(layer.bias[d])
+                getattr(ref, f"bias_hh_l0{suffix}").zero_()
+            h = ref(h.unsqueeze(1))[0][:, 0]
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), net.out(h), rtol=1e-5, atol=1e-6)
 
 
 def test_one_step_bilstm_equals_torch_lstm_on_a_one_step_sequence():
