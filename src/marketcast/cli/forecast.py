@@ -18,15 +18,15 @@ LevelsOption = typer.Option(None, "--levels", help="Central interval levels, e.g
 CalibrationOption = typer.Option(20, "--calibration-windows", help="Backtest windows that calibrate conformal intervals.")
 
 
-def _is_training_data(directory: Path, rows) -> bool:
+def _is_training_data(manifest: dict, rows) -> bool:
     """True when ``rows`` are exactly the rows the saved model was trained on (same checksum).
 
     Then the model forecasts from its saved state, which every model can, and need not be
     conditioned on new data, which Prophet and the two-LSTM model cannot be.
     """
-    from marketcast.persistence import data_checksum, read_manifest
+    from marketcast.persistence import data_checksum
 
-    return read_manifest(directory).get("training", {}).get("checksum") == data_checksum(rows)
+    return manifest.get("training", {}).get("checksum") == data_checksum(rows)
 
 
 def parse_levels(text: str | None) -> tuple[float, ...] | None:
@@ -135,7 +135,7 @@ def forecast(
         fitted = load_model(load)
         if prices is not None:
             rows = training_rows(prices, train_from, train_to)
-            if not _is_training_data(load, rows):
+            if not _is_training_data(fitted.manifest_, rows):
                 fitted.condition(rows)
         if lv and not fitted.has_native_intervals:
             raise ModelError(f"{fitted.name}: this saved model has no prediction intervals; "
@@ -179,7 +179,7 @@ def train(
 ) -> None:
     """Fit a model on DATA and save it; with --load --fine-tune, train a saved model further."""
     from marketcast.errors import ModelError
-    from marketcast.persistence import load_model, read_manifest, save_model
+    from marketcast.persistence import load_model, save_model
 
     quiet = is_quiet(ctx)
     pretrained: list[dict] = []
@@ -190,7 +190,7 @@ def train(
         if load is None:
             raise ModelError("--fine-tune needs --load DIR")
         fitted = load_model(load)
-        before = read_manifest(load)
+        before = fitted.manifest_
         pretrained = [*before.get("pretrained", []), before.get("training", {})]
         if "warm_start" not in fitted.get_params():
             raise ModelError(f"{fitted.name}: fine-tuning needs a neural model")
