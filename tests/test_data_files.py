@@ -143,6 +143,28 @@ def test_parquet_with_a_datetime_index(tmp_path):
         load_series(bad)
 
 
+def test_parquet_problems_are_placed_by_row_not_line(tmp_path):
+    from marketcast.data import check_quality
+
+    dates = pd.DatetimeIndex(["2020-01-02", "2020-01-03", "2020-01-06", "2020-01-07"], name="Date")
+    path = tmp_path / "p.parquet"
+    pd.DataFrame({"Close": [1.0, -2.0, 3.0, 4.0]}, index=dates).to_parquet(path)
+    with pytest.raises(DataError, match=r"p.parquet: row 2: column 'Close': non-positive price -2"):
+        load_series(path)
+    pd.DataFrame({"Close": [1.0, np.nan, 3.0, 4.0]}, index=dates).to_parquet(path)
+    report = check_quality(read_prices(path))
+    assert report.missing_rows == {"Close": [("2020-01-03", 2)]} and "(row 2)" in report.problems[0]
+    assert report.as_dict()["missing_rows"] == {"Close": [{"date": "2020-01-03", "row": 2}]}
+    assert load_series(path).attrs["skipped_missing"]["where"] == "row 2"
+    days = [d.date().isoformat() for d in pd.bdate_range("2020-01-01", periods=10)]
+    pd.DataFrame({"Date": [*days, "soon"], "Close": np.arange(1.0, 12.0)}).to_parquet(path)
+    with pytest.raises(DataError, match=r"p.parquet: row 11: column 'Date': 'soon' is not a date"):
+        read_prices(path)
+    # a text file keeps its line numbers (the header is line 1)
+    with pytest.raises(DataError, match=r"t.csv: line 3: column 'Close': non-positive price"):
+        load_series(write(tmp_path, "t.csv", "Date,Close\n2020-01-02,1\n2020-01-03,0\n"))
+
+
 def test_series_attrs_name_the_source(tmp_path):
     s = load_series(write(tmp_path, "abc.csv", "Date,Close\n2020-01-02,1\n"))
     assert s.attrs["source"] == "abc.csv" and s.name == "abc" and s.dtype == np.float64

@@ -53,7 +53,7 @@ def load_input(data: str, column: str | None, adjust_splits: bool, quiet: bool =
     skipped = series.attrs.get("skipped_missing")
     if skipped and not quiet:
         typer.echo(f"note: {series.attrs.get('source')}: skipped {skipped['rows']} row(s) with no "
-                   f"'{series.attrs.get('column')}' value, first on {skipped['first']} (line {skipped['line']})", err=True)
+                   f"'{series.attrs.get('column')}' value, first on {skipped['first']} ({skipped['where']})", err=True)
     return series
 
 

@@ -72,7 +72,8 @@ class PriceData:
 
     ``frame`` has a strictly increasing, timezone-free ``DatetimeIndex`` named ``date`` and
     float columns with canonical names (``open``, ``close``, ``adj_close``, ``split_factor``...).
-    ``lines`` maps each row to its 1-based line in the file, so later checks can point at it.
+    ``lines`` maps each row to its 1-based line in the file (``unit`` "line") or, for Parquet,
+    its 1-based row (``unit`` "row"), so later checks can point at it: see :meth:`where`.
     """
 
     frame: pd.DataFrame
@@ -82,6 +83,7 @@ class PriceData:
     original_columns: dict[str, str] = field(default_factory=dict)
     dropped_duplicates: int = 0
     headers: tuple[str, ...] = ()
+    unit: str = "line"
 
     @property
     def name(self) -> str:
@@ -108,6 +110,10 @@ class PriceData:
 
     def line_of(self, position: int) -> int:
         return int(self.lines[position])
+
+    def where(self, position: int) -> str:
+        """Where row ``position`` is in the file, for messages: ``'line 17'`` or ``'row 16'``."""
+        return f"{self.unit} {self.line_of(position)}"
 
 
 def read_prices(path: str | Path) -> PriceData:
@@ -201,8 +207,9 @@ def _normalise(
 ) -> PriceData:
     if raw.shape[0] == 0:
         raise DataError(f"{name}: no data rows (only a header)")
-    if lines is None:
-        lines = np.arange(2, len(raw) + 2, dtype=np.int64)
+    unit = "line"
+    if lines is None:  # Parquet: no lines, so rows are counted from 1
+        lines, unit = np.arange(1, len(raw) + 1, dtype=np.int64), "row"
     decimal_comma = bool(raw.attrs.get("decimal_comma", False))
     raw = raw.copy()
     raw.columns = [str(c).strip() for c in raw.columns]
@@ -219,14 +226,14 @@ def _normalise(
     fmt = fmt or _guess_format(set(renamed), list(original.values()))
 
     date_col = _find_date_column(raw, name)
-    dates = _parse_dates(raw[date_col], name=name, column=original[date_col], lines=lines)
+    dates = _parse_dates(raw[date_col], name=name, column=original[date_col], lines=lines, unit=unit)
     values = raw.drop(columns=[date_col])
     numeric = {}
     for col in values.columns:
         if col in _NON_NUMERIC:
             continue
-        parsed = _to_numbers(values[col], name=name, column=original[col], lines=lines, strict=col in PRICE_COLUMNS,
-                             decimal_comma=decimal_comma)
+        parsed = _to_numbers(values[col], name=name, column=original[col], lines=lines, unit=unit,
+                             strict=col in PRICE_COLUMNS, decimal_comma=decimal_comma)
         if parsed is not None:
             numeric[col] = parsed
     frame = pd.DataFrame(numeric, index=pd.DatetimeIndex(dates, name="date"))
@@ -234,7 +241,7 @@ def _normalise(
     order = np.argsort(frame.index.values, kind="stable")
     frame = frame.iloc[order]
     lines = lines[order]
-    frame, lines, dropped = _deduplicate(frame, lines, name)
+    frame, lines, dropped = _deduplicate(frame, lines, name, unit)
     return PriceData(
         frame=frame,
         path=path,
@@ -243,6 +250,7 @@ def _normalise(
         original_columns={c: original[c] for c in frame.columns},
         dropped_duplicates=dropped,
         headers=tuple(original.values()),
+        unit=unit,
     )
 
 
@@ -282,12 +290,12 @@ def _find_date_column(raw: pd.DataFrame, name: str) -> str:
     raise DataError(f"{name}: no date column (columns: {', '.join(raw.columns)})")
 
 
-def _parse_dates(col: pd.Series, *, name: str, column: str, lines: np.ndarray) -> pd.DatetimeIndex:
+def _parse_dates(col: pd.Series, *, name: str, column: str, lines: np.ndarray, unit: str = "line") -> pd.DatetimeIndex:
     text = col.astype(str).str.strip()
     empty = (text == "") | text.str.lower().isin(["nan", "nat", "none", "null"])
     if empty.any():
         i = int(np.flatnonzero(empty.to_numpy())[0])
-        raise DataError(f"{name}: line {lines[i]}: column '{column}': empty date")
+        raise DataError(f"{name}: {unit} {lines[i]}: column '{column}': empty date")
     # Strip a time of day or a timezone: these are daily series.
     text = text.str.replace(r"[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2}|Z)?$", "", regex=True)
     candidates, partial = [], []
@@ -303,12 +311,12 @@ def _parse_dates(col: pd.Series, *, name: str, column: str, lines: np.ndarray) -
         if ok >= 0.9 * len(text):
             bad = int(np.flatnonzero(parsed.isna().to_numpy())[0])
             raise DataError(
-                f"{name}: line {lines[bad]}: column '{column}': '{text.iloc[bad]}' is not a date "
+                f"{name}: {unit} {lines[bad]}: column '{column}': '{text.iloc[bad]}' is not a date "
                 f"(expected {label} like the other rows)"
             )
     if not candidates:
         raise DataError(
-            f"{name}: line {lines[0]}: column '{column}': '{text.iloc[0]}' is not a date "
+            f"{name}: {unit} {lines[0]}: column '{column}': '{text.iloc[0]}' is not a date "
             f"(expected e.g. YYYY-MM-DD or MM/DD/YYYY)"
         )
     if len(candidates) > 1:
@@ -322,7 +330,8 @@ def _parse_dates(col: pd.Series, *, name: str, column: str, lines: np.ndarray) -
 
 
 def _to_numbers(
-    col: pd.Series, *, name: str, column: str, lines: np.ndarray, strict: bool, decimal_comma: bool = False
+    col: pd.Series, *, name: str, column: str, lines: np.ndarray, strict: bool, decimal_comma: bool = False,
+    unit: str = "line",
 ) -> np.ndarray | None:
     """Parse a column as floats; ``None`` for a text column (e.g. a ticker) that is not a price.
 
@@ -344,17 +353,17 @@ def _to_numbers(
         i = int(np.flatnonzero(bad.to_numpy())[0])
         if strict or bad.sum() < 0.5 * len(text):
             raise DataError(
-                f"{name}: line {lines[i]}: column '{column}': '{col.iloc[i]}' is not a number"
+                f"{name}: {unit} {lines[i]}: column '{column}': '{col.iloc[i]}' is not a number"
             )
         return None
     out = values.to_numpy(dtype=np.float64)
     if strict and np.isinf(out).any():
         i = int(np.flatnonzero(np.isinf(out))[0])
-        raise DataError(f"{name}: line {lines[i]}: column '{column}': infinite value")
+        raise DataError(f"{name}: {unit} {lines[i]}: column '{column}': infinite value")
     return out
 
 
-def _deduplicate(frame: pd.DataFrame, lines: np.ndarray, name: str) -> tuple[pd.DataFrame, np.ndarray, int]:
+def _deduplicate(frame: pd.DataFrame, lines: np.ndarray, name: str, unit: str = "line") -> tuple[pd.DataFrame, np.ndarray, int]:
     dup_date = frame.index.duplicated(keep=False)
     if not dup_date.any():
         return frame, lines, 0
@@ -367,7 +376,7 @@ def _deduplicate(frame: pd.DataFrame, lines: np.ndarray, name: str) -> tuple[pd.
         day = rest.index[where[0]].date()
         clash = [str(x) for x in lines[keep][where[:2]]]
         raise DataError(
-            f"{name}: lines {' and '.join(clash)}: two different rows for {day} "
+            f"{name}: {unit}s {' and '.join(clash)}: two different rows for {day} "
             "(conflicting duplicate dates)"
         )
     return rest, lines[keep], int(exact.sum())

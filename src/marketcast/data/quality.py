@@ -36,21 +36,23 @@ class QualityReport:
     inconsistent_bars: list[tuple[str, int]] = field(default_factory=list)
     #: For each price column with gaps in it: the (date, line) of every missing value.
     missing_rows: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    #: What the numbers in those tuples count: "line" of a text file, "row" of a Parquet file.
+    unit: str = "line"
 
     @property
     def problems(self) -> list[str]:
         """Findings a user should act on before fitting a model (empty when the file is clean)."""
         out = []
         for col, hits in self.non_positive.items():
-            out.append(f"{len(hits)} non-positive value(s) in '{col}', first on {hits[0][0]} (line {hits[0][1]})")
+            out.append(f"{len(hits)} non-positive value(s) in '{col}', first on {hits[0][0]} ({self.unit} {hits[0][1]})")
         for col, n in self.missing.items():
             if col in self.price_columns and col not in self.empty_columns:
                 d, ln = self.missing_rows[col][0]
-                out.append(f"{n} missing value(s) in '{col}', first on {d} (line {ln}); models skip those rows")
+                out.append(f"{n} missing value(s) in '{col}', first on {d} ({self.unit} {ln}); models skip those rows")
         if self.inconsistent_bars:
             d, ln = self.inconsistent_bars[0]
             out.append(
-                f"{len(self.inconsistent_bars)} bar(s) with open/close outside low-high, first on {d} (line {ln})"
+                f"{len(self.inconsistent_bars)} bar(s) with open/close outside low-high, first on {d} ({self.unit} {ln})"
             )
         unadjusted = [s for s in self.splits if s.kind != "jump"]
         if unadjusted and not self.reported:
@@ -58,6 +60,7 @@ class QualityReport:
         return out
 
     def as_dict(self) -> dict:
+        at = self.unit
         return {
             "file": self.file,
             "format": self.format,
@@ -66,16 +69,16 @@ class QualityReport:
             "last": self.last.date().isoformat(),
             "columns": self.columns,
             "missing": self.missing,
-            "missing_rows": {c: [{"date": d, "line": ln} for d, ln in rows] for c, rows in self.missing_rows.items()},
+            "missing_rows": {c: [{"date": d, at: ln} for d, ln in rows] for c, rows in self.missing_rows.items()},
             "empty_columns": self.empty_columns,
             "non_positive": {
-                c: [{"date": d, "line": ln, "value": v} for d, ln, v in hits] for c, hits in self.non_positive.items()
+                c: [{"date": d, at: ln, "value": v} for d, ln, v in hits] for c, hits in self.non_positive.items()
             },
             "gaps": [{"from": a, "to": b, "days": n} for a, b, n in self.gaps],
             "duplicates_dropped": self.duplicates_dropped,
             "suspected_splits": [s.as_dict() for s in self.splits],
             "reported_splits": [s.as_dict() for s in self.reported],
-            "inconsistent_bars": [{"date": d, "line": ln} for d, ln in self.inconsistent_bars],
+            "inconsistent_bars": [{"date": d, at: ln} for d, ln in self.inconsistent_bars],
             "problems": self.problems,
         }
 
@@ -119,6 +122,7 @@ def check_quality(data: PriceData, column: str | None = None) -> QualityReport:
     return QualityReport(
         inconsistent_bars=_inconsistent_bars(data),
         missing_rows=missing_rows,
+        unit=data.unit,
         file=data.name,
         format=data.format,
         rows=len(frame),

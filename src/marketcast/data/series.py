@@ -61,7 +61,7 @@ def series_from_data(data: PriceData, column: str | None = None, *, adjust_split
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DataError(
-            f"{data.name}: line {data.line_of(i)}: column '{label}': non-positive price "
+            f"{data.name}: {data.where(i)}: column '{label}': non-positive price "
             f"{values[i]:g} on {data.frame.index[i].date()}"
         )
     series = raw[keep].astype(np.float64)
@@ -70,7 +70,7 @@ def series_from_data(data: PriceData, column: str | None = None, *, adjust_split
     if not keep.all():
         first = int(np.flatnonzero(~keep)[0])
         series.attrs["skipped_missing"] = {"rows": int((~keep).sum()), "first": data.frame.index[first].date().isoformat(),
-                                           "line": data.line_of(first)}
+                                           "where": data.where(first)}
     if adjust_splits and col != "adj_close":
         actions = reported_splits(data.frame) or detect_splits(data.frame, column=col)
         series = adjust_for_splits(series, actions)
