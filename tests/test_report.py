@@ -306,6 +306,17 @@ def test_load_results_recognises_every_kind(tmp_path, suffix):
             assert pd.api.types.is_datetime64_any_dtype(loaded["date"])
 
 
+def test_parquet_results_store_dates_as_dates(tmp_path):
+    import pyarrow.parquet as pq
+
+    from marketcast.io import write_table
+
+    path = write_table(forecast_frame(), tmp_path / "f.parquet")
+    assert str(pq.read_schema(path).field("date").type) == "date32[day]"
+    csv = write_table(forecast_frame(), tmp_path / "f.csv")
+    assert csv.read_text().splitlines()[1].startswith(forecast_frame()["date"].iloc[0].strftime("%Y-%m-%d"))
+
+
 def test_load_results_errors_name_the_file_and_the_columns(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")

@@ -63,13 +63,17 @@ def _atomic_replace(target: Path, write) -> None:
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``frame`` to ``path`` (format from the suffix) atomically; dates as ISO strings."""
+    """Write ``frame`` to ``path`` (format from the suffix) atomically.
+
+    Dates are ISO strings in CSV and JSON and Parquet's own date type (``date32``) in Parquet,
+    so that a reader gets dates there, not text.
+    """
     target = check_output_path(path)
+    suffix = target.suffix.lower()
     out = frame.copy()
     for col in out.columns:
         if pd.api.types.is_datetime64_any_dtype(out[col]):
-            out[col] = out[col].dt.strftime("%Y-%m-%d")
-    suffix = target.suffix.lower()
+            out[col] = out[col].dt.date if suffix == ".parquet" else out[col].dt.strftime("%Y-%m-%d")
     if suffix == ".csv":
         _atomic_replace(target, lambda tmp: out.to_csv(tmp, index=False, float_format="%.10g"))
     elif suffix == ".parquet":
