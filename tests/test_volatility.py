@@ -41,6 +41,15 @@ def test_default_is_a_live_forecast_for_the_next_business_day(prices):
     assert len(tail) == 4 and tail.date.iloc[-1] == out.date[0]
 
 
+def test_to_alone_starts_at_the_first_day_with_a_full_window(prices):
+    r = log_returns(prices)
+    out = rolling_volatility(prices, window=250, end=prices.index[270])
+    assert out.date.iloc[0] == r.index[250] and out.date.iloc[-1] == prices.index[270]
+    assert len(out) == 20 and out.window_start.iloc[0] == r.index[0]  # r.index[250..269]
+    with pytest.raises(DataError, match=rf"no trading days between {r.index[250].date()} \(the first with a full window\)"):
+        rolling_volatility(prices, window=250, end=prices.index[100])
+
+
 def test_not_enough_history_names_the_file_and_the_window(prices):
     with pytest.raises(DataError, match=r"sim.csv: 9 returns before .*, but a window of 250 returns needs 250"):
         rolling_volatility(prices, window=250, start=prices.index[10])

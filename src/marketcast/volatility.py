@@ -36,7 +36,8 @@ def forecast_dates(
 
     Without ``start`` and ``end`` this is the next business day after the data (a live
     forecast). Days inside the data are its trading days in ``[start, end]``; when ``end`` is
-    omitted or lies past the data, the next business day after the last one is added.
+    omitted or lies past the data, the next business day after the last one is added. With
+    ``end`` alone the days start at the first one with a full window of returns before it.
     """
     idx = returns.index
     live = idx[-1] + pd.offsets.BDay(1)
@@ -49,6 +50,8 @@ def forecast_dates(
         mask = np.ones(len(idx), dtype=bool)
         if lo is not None:
             mask &= idx >= lo
+        else:
+            mask[:window] = False
         if hi is not None:
             mask &= idx <= hi
         pos = np.flatnonzero(mask)
@@ -57,7 +60,8 @@ def forecast_dates(
             pos = np.append(pos, len(idx))
             dates = dates.append(pd.DatetimeIndex([live]))
     if pos.size == 0:
-        raise DataError(f"{source_of(returns)}: no trading days between {_d(lo, 'the start')} and "
+        first_day = "the start" if lo is not None or len(idx) <= window else f"{idx[window].date()} (the first with a full window)"
+        raise DataError(f"{source_of(returns)}: no trading days between {_d(lo, first_day)} and "
                         f"{_d(hi, 'the end of the data')}")
     first = int(pos[0])
     if first < window:

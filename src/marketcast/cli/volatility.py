@@ -17,7 +17,7 @@ def volatility(
     ctx: typer.Context,
     data: str = typer.Argument(..., help="Price file, or SOURCE:SYMBOL fetched into the store."),
     window: int = typer.Option(504, "--window", "-w", help="Log returns per forecast window."),
-    start: datetime | None = typer.Option(None, "--from", formats=["%Y-%m-%d"], help="First day to forecast (default: the next business day only)."),
+    start: datetime | None = typer.Option(None, "--from", formats=["%Y-%m-%d"], help="First day to forecast (default: the next business day only; with --to, the first day with a full window)."),
     end: datetime | None = typer.Option(None, "--to", formats=["%Y-%m-%d"], help="Last day to forecast."),
     models: str = typer.Option("dd-ewma", "--models", "-m", help="Comma-separated volatility models."),
     tail: float = typer.Option(0.05, "--tail", help="Tail probability p of VaR and CVaR."),
