@@ -23,6 +23,8 @@ __all__ = [
     "LSTMNet",
     "OneStepBiLSTM",
     "CNNLSTMNet",
+    "conv1d_channels_last",
+    "relu_max_pool",
     "WindowRNNNet",
     "train_regressor",
     "predict_batches",
