@@ -17,6 +17,18 @@ def keras_lstm_params(inputs, units):
     return 4 * (units * (inputs + units) + units)
 
 
+def torch_bilstm_like(layer: _nets.OneStepBiLSTM) -> torch.nn.LSTM:
+    """A bidirectional ``torch.nn.LSTM`` with ``layer``'s weights (its second bias zero)."""
+    ref = torch.nn.LSTM(layer.weight_ih.shape[2], layer.units, batch_first=True, bidirectional=True)
+    with torch.no_grad():
+        for d, suffix in ((0, ""), (1, "_reverse")):
+            getattr(ref, f"weight_ih_l0{suffix}").copy_(layer.weight_ih[d])
+            getattr(ref, f"weight_hh_l0{suffix}").copy_(layer.weight_hh[d])
+            getattr(ref, f"bias_ih_l0{suffix}").copy_(layer.bias[d])
+            getattr(ref, f"bias_hh_l0{suffix}").zero_()
+    return ref
+
+
 def test_cnn_lstm_parameter_count_is_the_keras_models():
     net = CNNLSTMForecaster()._build_net()
     by_layer = [sum(p.numel() for p in m.parameters()) for m in (*net.convs, net.lstm1, net.lstm2, net.out)]
@@ -84,14 +96,8 @@ def test_cnn_lstm_forward_equals_the_same_network_built_from_torch_layers():
         h = torch.nn.functional.max_pool1d(torch.relu(conv(h)), 2)
     h = h.transpose(1, 2).reshape(6, 640)  # Keras flattens channels-last
     for layer in (net.lstm1, net.lstm2):
-        ref = torch.nn.LSTM(layer.weight_ih.shape[2], layer.units, batch_first=True, bidirectional=True)
         with torch.no_grad():
-            for d, suffix in ((0, ""), (1, "_reverse")):
-                getattr(ref, f"weight_ih_l0{suffix}").copy_(layer.weight_ih[d])
-                getattr(ref, f"weight_hh_l0{suffix}").copy_(layer.weight_hh[d])
-                getattr(ref, f"bias_ih_l0{suffix}").copy_(layer.bias[d])
-                getattr(ref, f"bias_hh_l0{suffix}").zero_()
-            h = ref(h.unsqueeze(1))[0][:, 0]
+            h = torch_bilstm_like(layer)(h.unsqueeze(1))[0][:, 0]
     with torch.no_grad():
         torch.testing.assert_close(net(x), net.out(h), rtol=1e-5, atol=1e-6)
 
@@ -99,15 +105,8 @@ def test_cnn_lstm_forward_equals_the_same_network_built_from_torch_layers():
 def test_one_step_bilstm_equals_torch_lstm_on_a_one_step_sequence():
     torch.manual_seed(3)
     ours = _nets.OneStepBiLSTM(7, 5)
-    ref = torch.nn.LSTM(7, 5, batch_first=True, bidirectional=True)
-    with torch.no_grad():
-        for d, suffix in ((0, ""), (1, "_reverse")):
-            getattr(ref, f"weight_ih_l0{suffix}").copy_(ours.weight_ih[d])
-            getattr(ref, f"weight_hh_l0{suffix}").copy_(ours.weight_hh[d])
-            getattr(ref, f"bias_ih_l0{suffix}").copy_(ours.bias[d])
-            getattr(ref, f"bias_hh_l0{suffix}").zero_()
     x = torch.randn(4, 7)
-    expected, _ = ref(x.unsqueeze(1))
+    expected, _ = torch_bilstm_like(ours)(x.unsqueeze(1))
     torch.testing.assert_close(ours(x), expected[:, 0], rtol=1e-6, atol=1e-6)
 
 
