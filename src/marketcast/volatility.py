@@ -60,7 +60,8 @@ def forecast_dates(
             pos = np.append(pos, len(idx))
             dates = dates.append(pd.DatetimeIndex([live]))
     if pos.size == 0:
-        first_day = "the start" if lo is not None or len(idx) <= window else f"{idx[window].date()} (the first with a full window)"
+        # Without --from the days start at the first with a full window (see above).
+        first_day = f"{idx[window].date()} (the first with a full window)" if len(idx) > window else "the start"
         raise DataError(f"{source_of(returns)}: no trading days between {_d(lo, first_day)} and "
                         f"{_d(hi, 'the end of the data')}")
     first = int(pos[0])
