@@ -10,7 +10,8 @@ TORCH  := torch==2.13.0
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The LSTM kernel is compiled by the editable install: a change to it reinstalls.
+$(STAMP): pyproject.toml setup.py src/marketcast/models/_lstm_kernel.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)
