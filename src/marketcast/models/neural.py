@@ -137,6 +137,13 @@ class LSTMForecaster(_NeuralForecaster):
         Seeds weights, batch order and dropout; the same seed gives the same forecasts.
     device : str
         ``"auto"`` (the GPU when present), ``"cpu"`` or ``"cuda"``.
+
+    Notes
+    -----
+    On the CPU the network trains through a kernel that gives each thread a block of the batch's
+    rows for the whole recursion (``models/_lstm_kernel.c``, about twice the speed of torch's LSTM
+    on 2 cores); results equal ``torch.nn.LSTM``'s to float rounding, which
+    ``MARKETCAST_LSTM_KERNEL=torch`` restores. Predictions always run through ``torch.nn.LSTM``.
     """
 
     name = "lstm"
