@@ -106,6 +106,7 @@ def test_falls_back_to_torch_where_the_kernel_does_not_apply(monkeypatch):
     assert _lstm_native.lstm_last_hidden(x.requires_grad_(), lstm) is None  # the input's gradient
     x = x.detach()
     assert _lstm_native.lstm_last_hidden(x.double(), lstm.double()) is None
+    assert _lstm_native.lstm_last_hidden(x[:, :0], lstm.float()) is None  # no time steps
     for other in (torch.nn.LSTM(1, 8, batch_first=True, bidirectional=True), torch.nn.LSTM(1, 8, num_layers=2,
                   batch_first=True), torch.nn.LSTM(1, 8)):
         assert _lstm_native.lstm_last_hidden(x, other) is None

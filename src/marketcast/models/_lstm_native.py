@@ -95,7 +95,7 @@ class _LSTMLastHidden(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, dh, _pool=None):
+    def backward(ctx, dh):
         if ctx.workspace is None:
             raise RuntimeError("the LSTM kernel's saved states were released after the first backward; "
                                "backward twice (retain_graph=True) is not supported")
@@ -149,7 +149,7 @@ def lstm_last_hidden(x: torch.Tensor, lstm: torch.nn.LSTM, pool: list | None = N
     if not torch.is_grad_enabled() or x.requires_grad or x.device.type != "cpu" or x.dtype != torch.float32:
         return None
     if (lstm.num_layers != 1 or lstm.bidirectional or not lstm.batch_first or not lstm.bias
-            or lstm.proj_size or x.dim() != 3 or len(x) == 0):
+            or lstm.proj_size or x.dim() != 3 or 0 in x.shape):
         return None
     params = (lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
     if any(p.dtype != torch.float32 or p.device.type != "cpu" for p in params) or not kernel_available():
