@@ -4,7 +4,8 @@ Training the VIX paper's LSTM (Table I: batch 32, 21 lags, LSTM(128)) is dominat
 sequential small GEMMs per step. torch's CPU LSTM (oneDNN) splits each GEMM across the cores
 and synchronises them every time step; the kernel gives each thread a block of the batch's rows
 (independent sequences) and runs the whole recursion on it, so the threads meet once per pass.
-On the 2-core machines of the benchmarks a training step takes about half of oneDNN's time.
+On the 2-core machines of the benchmarks the LSTM's part of a training step takes about half of
+oneDNN's time, and a whole Table I fit about 0.7 of it (README, Speed).
 
 The kernel multiplies with MKL's ``sgemm_``, which the x86-64 Linux builds of torch export from
 ``libtorch_cpu``; it is found and checked at run time. Where it is not there (other platforms,

@@ -121,8 +121,8 @@ class LSTMNet(nn.Module):
         keras_init_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Training on the CPU goes through the row-block kernel (about twice oneDNN's speed on
-        # the paper's batch of 32); elsewhere, and where it is not built, through nn.LSTM.
+        # Training on the CPU goes through the row-block kernel (about half oneDNN's time on the
+        # paper's batch of 32); elsewhere, and where it is not built, through nn.LSTM.
         last = lstm_last_hidden(x, self.lstm, self._kernel_buffers)
         if last is None:
             h, _ = self.lstm(x)
