@@ -51,3 +51,19 @@ def test_volatility_ensemble_averages_members(prices):
     alone = rolling_volatility(prices, window=250, start=prices.index[300], end=prices.index[305],
                                models=[VolatilityEnsemble(members=("dd-ewma", "garch"))])
     np.testing.assert_allclose(alone.volatility.to_numpy(), wide["ensemble(dd-ewma,garch)"].to_numpy(), rtol=1e-10)
+
+
+@pytest.mark.parametrize(("members", "split_safe", "parallel"), [
+    (("dd-ewma", "nnar", "prophet"), True, True),  # the paper's ENVF: NNAR and Prophet are worth it
+    (("dd-ewma", "garch"), False, False),  # arch's optimiser depends on the thread count
+    (("nnar", "garch"), False, False),
+])
+def test_volatility_ensemble_splits_windows_only_when_every_member_allows_it(members, split_safe, parallel):
+    ensemble = VolatilityEnsemble(members=members)
+    assert ensemble.split_safe is split_safe
+    assert ensemble.parallel_windows is parallel
+
+
+def test_dd_ewma_is_split_safe_but_not_worth_splitting():
+    dd = get_model("dd-ewma", target="volatility")
+    assert dd.split_safe and not dd.parallel_windows  # vectorised: nothing to gain from processes

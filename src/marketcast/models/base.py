@@ -224,8 +224,11 @@ class VolatilityForecast:
 class VolatilityModel(Estimator):
     """Base class of one-step volatility forecasters fitted on windows of log returns."""
 
-    #: True for models that fit each window on its own and whose forecasts do not depend on how the
-    #: windows are split (NNAR, Prophet): a long rolling run may then spread them across processes.
+    #: True for models whose forecast for a window does not depend on which other windows are
+    #: forecast with it (DD-EWMA, NNAR, Prophet): their windows may be split across processes.
+    split_safe: ClassVar[bool] = False
+    #: True for split-safe models that fit each window on its own, slowly enough that a long
+    #: rolling run gains from spreading the windows across processes (NNAR, Prophet).
     parallel_windows: ClassVar[bool] = False
 
     def forecast_windows(self, returns: np.ndarray, stats, dates: np.ndarray | None = None) -> VolatilityForecast:

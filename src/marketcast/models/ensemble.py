@@ -125,10 +125,14 @@ class VolatilityEnsemble(VolatilityModel):
         return _members("volatility", self.members, int(self.seed), self.member_params)
 
     @property
+    def split_safe(self) -> bool:  # type: ignore[override]
+        return all(m.split_safe for m in self.member_models())
+
+    @property
     def parallel_windows(self) -> bool:  # type: ignore[override]
-        # Split across processes only when every member's forecasts do not depend on the split
-        # (DD-EWMA is a closed form: it never does).
-        return all(m.parallel_windows or m.name == "dd-ewma" for m in self.member_models())
+        # Worth splitting when a member is slow per window; safe only when every member is.
+        members = self.member_models()
+        return all(m.split_safe for m in members) and any(m.parallel_windows for m in members)
 
     def combine(self, forecasts: Sequence[np.ndarray]) -> np.ndarray:
         return np.mean(np.vstack(forecasts), axis=0)

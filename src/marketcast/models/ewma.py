@@ -119,6 +119,8 @@ class DDEWMA(VolatilityModel):
     """
 
     name = "dd-ewma"
+    # A closed form for each window, vectorised across them: safe to split, not worth it.
+    split_safe = True
 
     def __init__(self, alphas=tuple(ALPHA_GRID), init_fraction: float = 0.1):
         self.alphas = alphas

@@ -106,7 +106,7 @@ class GARCHVolatility(VolatilityModel):
 
     # Not split across processes: arch's optimiser lands a few 1e-5 apart under another BLAS
     # thread count (a worker has one), and at 35 ms a window there is little to gain.
-    parallel_windows = False
+    split_safe = parallel_windows = False
 
     name = "garch"
     #: Order of the asymmetric (GJR) term.
