@@ -112,7 +112,7 @@ def _forecast_windows(model: VolatilityModel, windows: np.ndarray, stats, dates:
     (joblib's process workers) when the model fits windows one by one and there are many."""
     from marketcast.models.base import VolatilityForecast
 
-    if n_jobs < 2 or not (model.parallel_windows and model.split_safe) or len(windows) < MIN_PARALLEL_WINDOWS:
+    if n_jobs < 2 or not model.parallel_windows or len(windows) < MIN_PARALLEL_WINDOWS:
         return model.forecast_windows(windows, stats, dates)
     from joblib import Parallel, delayed
 

@@ -228,7 +228,8 @@ class VolatilityModel(Estimator):
     #: forecast with it (DD-EWMA, NNAR, Prophet): their windows may be split across processes.
     split_safe: ClassVar[bool] = False
     #: True for split-safe models that fit each window on its own, slowly enough that a long
-    #: rolling run gains from spreading the windows across processes (NNAR, Prophet).
+    #: rolling run gains from spreading the windows across processes (NNAR, Prophet). The rolling
+    #: run reads this flag alone, so it must imply ``split_safe`` (the ensemble's does).
     parallel_windows: ClassVar[bool] = False
 
     def forecast_windows(self, returns: np.ndarray, stats, dates: np.ndarray | None = None) -> VolatilityForecast:
