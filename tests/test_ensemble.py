@@ -64,6 +64,15 @@ def test_volatility_ensemble_splits_windows_only_when_every_member_allows_it(mem
     assert ensemble.parallel_windows is parallel
 
 
+def test_every_volatility_model_worth_splitting_is_safe_to_split():
+    # rolling_volatility reads parallel_windows alone.
+    from marketcast.models.registry import model_specs
+
+    for spec in model_specs("volatility"):
+        model = get_model(spec.name, target="volatility")
+        assert model.split_safe or not model.parallel_windows, spec.name
+
+
 def test_dd_ewma_is_split_safe_but_not_worth_splitting():
     dd = get_model("dd-ewma", target="volatility")
     assert dd.split_safe and not dd.parallel_windows  # vectorised: nothing to gain from processes
