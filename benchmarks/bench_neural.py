@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from unittest import mock
 
 import numpy as np
 import torch
@@ -81,13 +82,10 @@ def lstm_table(vix, slices: list[int]) -> None:
         t0 = time.perf_counter()
         ours = LSTMForecaster(seed=0, device="cpu").fit(train).predict(21)
         t_ours = time.perf_counter() - t0
-        os.environ[ENV_SWITCH] = "torch"
-        try:
+        with mock.patch.dict(os.environ, {ENV_SWITCH: "torch"}):  # restores the caller's setting
             t0 = time.perf_counter()
             via_torch = LSTMForecaster(seed=0, device="cpu").fit(train).predict(21)
             t_torch = time.perf_counter() - t0
-        finally:
-            del os.environ[ENV_SWITCH]
         t0 = time.perf_counter()
         plain = plain_lstm_fit_predict(train.to_numpy(), 21, seed=0)
         t_plain = time.perf_counter() - t0
