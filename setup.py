@@ -11,7 +11,7 @@ setup(
         Extension(
             "marketcast.models._lstm_kernel",
             sources=["src/marketcast/models/_lstm_kernel.c"],
-            extra_compile_args=["-O3", "-fno-trapping-math", "-fopenmp"],
+            extra_compile_args=["-O3", "-fno-trapping-math", "-fno-math-errno", "-fopenmp"],
             extra_link_args=["-fopenmp"],
             optional=True,
         )

@@ -1,31 +1,39 @@
-"""A faster CPU training path for one-layer LSTMs: forward and backward in ``_lstm_kernel.c``.
+"""A faster CPU training step for the VIX paper's LSTM network, in ``_lstm_kernel.c``.
 
-Training the VIX paper's LSTM (Table I: batch 32, 21 lags, LSTM(128)) is dominated by 42
-sequential small GEMMs per step. torch's CPU LSTM (oneDNN) splits each GEMM across the cores
-and synchronises them every time step; the kernel gives each thread a block of the batch's rows
-(independent sequences) and runs the whole recursion on it, so the threads meet once per pass.
-On the 2-core machines of the benchmarks the LSTM's part of a training step takes about half of
-oneDNN's time, and a whole Table I fit about 0.7 of it (README, Speed).
+Training the paper's LSTM (Table I: batch 32, 21 lags, LSTM(128), dense(64)) is dominated by 42
+sequential small GEMMs per step, and at this size the eager work around them (dense layers,
+loss, autograd, one Python call per op) costs about as much again. torch's CPU LSTM (oneDNN)
+splits each GEMM across the cores and synchronises them every time step; the kernel gives each
+thread a block of the batch's rows (independent sequences) and runs the whole step on it:
+forward through the LSTM, dense and output layers, the squared errors, and back. The threads
+meet once per step. On the 2-core machines of the benchmarks a Table I fit takes about half the
+time it takes through torch (README, Speed).
 
-The kernel multiplies with MKL's ``sgemm_``, which the x86-64 Linux builds of torch export from
+:func:`mse_step` gives the training loop (``_nets.train_regressor``) a function that computes a
+batch's squared errors and gradients and takes Adam's step, as ``torch.optim.Adam`` would. The kernel
+multiplies with MKL's ``sgemm_``, which the x86-64 Linux builds of torch export from
 ``libtorch_cpu``; it is found and checked at run time. Where it is not there (other platforms,
-other torch builds), the extension was not compiled, the data are on a GPU or
-``MARKETCAST_LSTM_KERNEL=torch`` is set, :func:`lstm_last_hidden` returns ``None`` and the caller
-uses ``torch.nn.LSTM``. Both paths compute the same function: values and gradients agree to
-float rounding (tests/test_models_lstm_native.py). Results depend on the thread count, since it
-fixes the row blocks and so the order in which the weight gradients are summed.
+other torch builds), the extension was not compiled, the network or the data are not float32 on
+the CPU, or ``MARKETCAST_LSTM_KERNEL=torch`` is set, :func:`mse_step` returns ``None`` and the
+loop uses autograd through ``torch.nn.LSTM``. Both paths compute the same function: losses and
+gradients agree to float rounding (tests/test_models_lstm_native.py). Results depend on the
+thread count, since it fixes the row blocks and so the order in which gradients are summed.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import math
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
+from torch import nn
 
-__all__ = ["kernel_available", "lstm_last_hidden"]
+__all__ = ["Adam", "kernel_available", "mse_step"]
 
 ENV_SWITCH = "MARKETCAST_LSTM_KERNEL"
 
@@ -65,94 +73,93 @@ def _kernel():
 
 
 def kernel_available() -> bool:
-    """Whether :func:`lstm_last_hidden` runs the kernel here (else the caller uses ``nn.LSTM``)."""
+    """Whether the kernel is built and torch's MKL found here (:func:`mse_step` may return a step)."""
     if os.environ.get(ENV_SWITCH, "").strip().lower() == "torch":
         return False
     return _kernel() is not None and _blas() is not None
 
 
-class _LSTMLastHidden(torch.autograd.Function):
-    """``h_T`` of a one-layer LSTM from a zero state; gradients for the weights (not for ``x``)."""
+def mse_step(net: nn.Module, X: torch.Tensor, y: torch.Tensor, adam: Adam | None = None
+             ) -> Callable[[torch.Tensor], tuple[float, float]] | None:
+    """Kernel training steps for ``net`` (an ``LSTMNet``) on samples ``X`` ``(n, time, features)``, ``y`` ``(n, 1)``.
 
-    @staticmethod
-    def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, pool):
-        kernel, (sgemm, set_threads) = _kernel(), _blas()
-        B, T, I = x.shape
-        H = w_hh.shape[1]
-        threads = torch.get_num_threads()
-        x, w_ih, w_hh = x.contiguous(), w_ih.detach().contiguous(), w_hh.detach().contiguous()
-        bias = (b_ih.detach() + b_hh.detach()).contiguous()
-        sizes = (B * T * I, B * T * 4 * H, B * (T + 1) * H, B * (T + 1) * H, B * T * H, B * T * 4 * H)
-        workspace = _checkout(pool, sum(sizes), x)
-        xt, acts, cs, hs, tcs, dG = torch.split(workspace[: sum(sizes)], sizes)
-        h = x.new_empty(B, H)
-        kernel.forward(sgemm, set_threads, threads, B, T, I, H, x.data_ptr(), w_ih.data_ptr(), w_hh.data_ptr(),
-                       bias.data_ptr(), xt.data_ptr(), acts.data_ptr(), cs.data_ptr(), hs.data_ptr(), tcs.data_ptr(),
-                       h.data_ptr())
-        ctx.save_for_backward(w_hh)
-        ctx.workspace, ctx.buffers, ctx.pool = workspace, (xt, acts, cs, hs, tcs, dG), pool
-        ctx.dims = B, T, I, H, threads
-        return h
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, dh):
-        if ctx.workspace is None:
-            raise RuntimeError("the LSTM kernel's saved states were released after the first backward; "
-                               "backward twice (retain_graph=True) is not supported")
-        kernel, (sgemm, set_threads) = _kernel(), _blas()
-        (w_hh,) = ctx.saved_tensors
-        xt, acts, cs, hs, tcs, dG = ctx.buffers
-        B, T, I, H, threads = ctx.dims
-        dh = dh.contiguous()
-        size = 4 * H * I + 4 * H * H + 4 * H
-        grads = xt.new_empty(kernel.block_count(B, threads) * size)
-        kernel.backward(sgemm, set_threads, threads, B, T, I, H, w_hh.data_ptr(), xt.data_ptr(), acts.data_ptr(),
-                        cs.data_ptr(), hs.data_ptr(), tcs.data_ptr(), dh.data_ptr(), dG.data_ptr(), grads.data_ptr())
-        _checkin(ctx.pool, ctx.workspace)
-        ctx.workspace = ctx.buffers = None
-        d_ih = grads[: 4 * H * I].view(4 * H, I)
-        d_hh = grads[4 * H * I : 4 * H * I + 4 * H * H].view(4 * H, H)
-        d_b = grads[4 * H * I + 4 * H * H : size]
-        # The two bias vectors get equal gradients; separate tensors, so that accumulating into one
-        # .grad never adds into the other.
-        return None, d_ih, d_hh, d_b, d_b.clone(), None
-
-
-def _checkout(pool: list | None, size: int, like: torch.Tensor) -> torch.Tensor:
-    """A float buffer of at least ``size``: the pool's, if it has one big enough, else a new one.
-
-    Training asks for the same buffers every step; fresh ones cost page faults each time (about a
-    tenth of a step). A buffer is out of the pool from a forward until its backward is done.
+    The returned function takes a batch's row numbers (``int64``) and computes the mean squared
+    error of ``net`` on those rows and its gradients. With ``adam`` it then takes Adam's step on
+    the parameters (its moments kept from call to call, as by one ``torch.optim.Adam``); without,
+    it sets each parameter's ``.grad``, as ``zero_grad`` then ``backward`` would. It returns the
+    batch's sums of squared and of absolute errors. ``None`` where the kernel does not apply (see
+    the module docstring).
     """
-    if pool:
-        buffer = pool.pop()
-        if buffer.numel() >= size:
-            return buffer
-    return like.new_empty(size)
-
-
-def _checkin(pool: list | None, buffer: torch.Tensor) -> None:
-    if pool is not None and (not pool or pool[0].numel() < buffer.numel()):
-        pool[:] = [buffer]
-
-
-def lstm_last_hidden(x: torch.Tensor, lstm: torch.nn.LSTM, pool: list | None = None) -> torch.Tensor | None:
-    """The last hidden state of ``lstm(x)`` (``(batch, time, features)``), by the kernel, for training.
-
-    ``pool``, a list the caller keeps (one per network), lets successive training steps reuse
-    the kernel's work buffers.
-
-    Returns ``None`` where the kernel does not apply: no gradient wanted, data not float32 on the
-    CPU, an input that needs a gradient, or an LSTM other than one batch-first, unidirectional,
-    biased layer without projections; the caller then runs ``lstm`` itself.
-    """
-    if not torch.is_grad_enabled() or x.requires_grad or x.device.type != "cpu" or x.dtype != torch.float32:
+    lstm, dense, out = net.lstm, net.dense, net.out
+    if not isinstance(net.activation, (nn.Identity, nn.ReLU)) or out.out_features != 1:
         return None
-    if (lstm.num_layers != 1 or lstm.bidirectional or not lstm.batch_first or not lstm.bias
-            or lstm.proj_size or x.dim() != 3 or 0 in x.shape):
+    if (lstm.num_layers != 1 or lstm.bidirectional or not lstm.batch_first or not lstm.bias or lstm.proj_size
+            or dense.bias is None or out.bias is None):
         return None
-    params = (lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
-    if any(p.dtype != torch.float32 or p.device.type != "cpu" for p in params) or not kernel_available():
+    if X.dim() != 3 or 0 in X.shape or X.shape[2] != lstm.input_size or y.shape != (X.shape[0], 1):
         return None
-    return _LSTMLastHidden.apply(x, *params, pool)
+    params = list(net.parameters())
+    if len(params) != 8 or not all(p.requires_grad and p.is_contiguous() for p in params):
+        return None  # the kernel updates the parameters' own memory
+    if any(t.dtype != torch.float32 or t.device.type != "cpu" for t in [X, y, *params]):
+        return None
+    if not torch.is_grad_enabled() or not kernel_available():
+        return None
+    return _KernelStep(net, params, X.contiguous(), y.contiguous(), adam)
+
+
+class Adam(NamedTuple):
+    """Adam's settings (``torch.optim.Adam``'s names), for :func:`mse_step`."""
+
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+
+
+class _KernelStep:
+    """:func:`mse_step`'s function: the work, gradient and moment buffers, reused from step to step."""
+
+    def __init__(self, net: nn.Module, params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor,
+                 adam: Adam | None):
+        self.params, self.X, self.y, self.adam = params, X, y, adam
+        self.dims = X.shape[1], X.shape[2], net.lstm.hidden_size, net.dense.out_features
+        self.relu = isinstance(net.activation, nn.ReLU)
+        self.work = self.grads = X.new_empty(0)
+        self.views: list[torch.Tensor] = []
+        size = sum(p.numel() for p in params)
+        self.moments = (X.new_zeros(size), X.new_zeros(size)) if adam is not None else None
+        self.steps = 0
+
+    def __call__(self, idx: torch.Tensor) -> tuple[float, float]:
+        kernel, (sgemm, set_threads) = _kernel(), _blas()
+        T, I, H, D = self.dims
+        B, threads = len(idx), torch.get_num_threads()
+        idx = idx.contiguous()
+        if B < 1 or idx.dtype != torch.int64 or idx.device.type != "cpu" or idx.dim() != 1:
+            raise ValueError("a batch is one or more int64 row numbers on the CPU")
+        if int(idx.min()) < 0 or int(idx.max()) >= len(self.X):
+            raise IndexError(f"a batch row number is outside the {len(self.X)} samples")
+        work_size, grads_size = kernel.buffer_sizes(B, T, I, H, D, threads)
+        if self.work.numel() < work_size:  # fresh buffers would cost page faults on every step
+            self.work = self.X.new_empty(work_size)
+        if self.grads.numel() < grads_size:
+            self.grads = self.X.new_empty(grads_size)
+            self.views, at = [], 0
+            for p in self.params:
+                self.views.append(self.grads[at : at + p.numel()].view_as(p))
+                at += p.numel()
+        adam = (0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+        if self.adam is not None:  # the step's coefficients in double precision, as torch computes them
+            self.steps += 1
+            (beta1, beta2), t = self.adam.betas, self.steps
+            m, v = self.moments
+            adam = (m.data_ptr(), v.data_ptr(), beta1, beta2, 1 - beta1, 1 - beta2, self.adam.lr / (1 - beta1**t),
+                    math.sqrt(1 - beta2**t), self.adam.eps)
+        sums = kernel.train_step(sgemm, set_threads, threads, B, T, I, H, D, self.relu, self.X.data_ptr(),
+                                 idx.data_ptr(), self.y.data_ptr(), *(p.data_ptr() for p in self.params),
+                                 self.work.data_ptr(), self.work.numel(), self.grads.data_ptr(), self.grads.numel(),
+                                 adam)
+        if self.adam is None:
+            for p, g in zip(self.params, self.views):
+                p.grad = g
+        return sums

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from marketcast.models._lstm_native import lstm_last_hidden
+from marketcast.models import _lstm_native
 
 __all__ = [
     "resolve_device",
@@ -117,17 +117,20 @@ class LSTMNet(nn.Module):
         self.dense = nn.Linear(units, dense_units)
         self.activation = nn.ReLU() if dense_activation == "relu" else nn.Identity()
         self.out = nn.Linear(dense_units, 1)
-        self._kernel_buffers: list[torch.Tensor] = []  # work buffers of lstm_last_hidden, not state
         keras_init_(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Training on the CPU goes through the row-block kernel (about half oneDNN's time on the
-        # paper's batch of 32); elsewhere, and where it is not built, through nn.LSTM.
-        last = lstm_last_hidden(x, self.lstm, self._kernel_buffers)
-        if last is None:
-            h, _ = self.lstm(x)
-            last = h[:, -1]
-        return self.out(self.activation(self.dense(last)))
+        h, _ = self.lstm(x)
+        return self.out(self.activation(self.dense(h[:, -1])))
+
+    def mse_step(self, X: torch.Tensor, y: torch.Tensor, adam: _lstm_native.Adam | None = None):
+        """Training steps on ``(X, y)`` by the CPU kernel (:func:`_lstm_native.mse_step`), or ``None``.
+
+        Forward, backward and Adam in one call per batch; on the paper's batch of 32 a Table I fit
+        takes about half its time through autograd, ``nn.LSTM`` and ``torch.optim.Adam``. Where
+        the kernel does not apply (GPU, not built), :func:`train_regressor` uses those.
+        """
+        return _lstm_native.mse_step(self, X, y, adam)
 
 
 class OneStepBiLSTM(nn.Module):
@@ -343,9 +346,14 @@ def train_regressor(
         raise ValueError("the validation share leaves no training samples")
     X_tr, y_tr = X_all[: len(X_all) - n_val], y_all[: len(X_all) - n_val]
     X_va, y_va = X_all[len(X_all) - n_val :], y_all[len(X_all) - n_val :]
-    opt_kw = {"fused": True} if device.type in ("cpu", "cuda") else {}
     # eps=1e-7 is Keras' default (PyTorch uses 1e-8): the papers trained with Keras.
-    opt = torch.optim.Adam(net.parameters(), lr=learning_rate, eps=1e-7, **opt_kw)
+    adam = _lstm_native.Adam(lr=learning_rate, eps=1e-7)
+    # A network may bring its own step (loss, gradients and the same Adam in one call): LSTMNet's
+    # CPU kernel. Otherwise autograd and torch.optim.
+    kernel_step = net.mse_step(X_tr, y_tr, adam) if hasattr(net, "mse_step") else None
+    if kernel_step is None:  # built only here: its first construction in a process takes seconds
+        opt_kw = {"fused": True} if device.type in ("cpu", "cuda") else {}
+        opt = torch.optim.Adam(net.parameters(), lr=adam.lr, betas=adam.betas, eps=adam.eps, **opt_kw)
     history: dict[str, list[float]] = {"loss": [], "mae": []}
     if n_val:
         history.update(val_loss=[], val_mae=[])
@@ -358,13 +366,17 @@ def train_regressor(
         total_sq = total_abs = 0.0
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            opt.zero_grad(set_to_none=True)
-            err = net(X_tr[idx]) - y_tr[idx]
-            loss = (err * err).mean()
-            loss.backward()
-            opt.step()
-            total_sq += float(loss.detach()) * len(idx)
-            total_abs += float(err.detach().abs().sum())
+            if kernel_step is not None:
+                sq, ab = kernel_step(idx)
+            else:
+                opt.zero_grad(set_to_none=True)
+                err = net(X_tr[idx]) - y_tr[idx]
+                loss = (err * err).mean()
+                loss.backward()
+                opt.step()
+                sq, ab = float(loss.detach()) * len(idx), float(err.detach().abs().sum())
+            total_sq += sq
+            total_abs += ab
         history["loss"].append(total_sq / n)
         history["mae"].append(total_abs / n)
         if n_val:
