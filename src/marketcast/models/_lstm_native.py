@@ -6,7 +6,7 @@ loss, autograd, one Python call per op) costs about as much again. torch's CPU L
 splits each GEMM across the cores and synchronises them every time step; the kernel gives each
 thread a block of the batch's rows (independent sequences) and runs the whole step on it:
 forward through the LSTM, dense and output layers, the squared errors, and back. The threads
-meet once per step. On the 2-core machines of the benchmarks a Table I fit takes about half the
+meet once per step. On the 2-core machines of the benchmarks a Table I fit takes about 0.4 of the
 time it takes through torch (README, Speed).
 
 :func:`mse_step` gives the training loop (``_nets.train_regressor``) a function that computes a

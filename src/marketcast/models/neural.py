@@ -142,7 +142,7 @@ class LSTMForecaster(_NeuralForecaster):
     -----
     On the CPU each training step (forward, backward and Adam) runs in one call to a kernel that
     gives each thread a block of the batch's rows for the whole step (``models/_lstm_kernel.c``;
-    on 2 cores a Table I fit takes about half the time it takes through autograd, ``nn.LSTM`` and
+    on 2 cores a Table I fit takes about 0.4 of the time it takes through autograd, ``nn.LSTM`` and
     ``torch.optim.Adam``). Results equal those to float rounding; ``MARKETCAST_LSTM_KERNEL=torch``
     trains through them instead. Predictions always run through ``torch.nn.LSTM``.
     """
