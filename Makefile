@@ -7,11 +7,11 @@ STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 
 .PHONY: install test test-fast demo bench clean
-
+# The training kernels are compiled by the editable install: a change to them reinstalls.
 install: $(STAMP)
 
 # The LSTM kernel is compiled by the editable install: a change to it reinstalls.
-$(STAMP): pyproject.toml setup.py src/marketcast/models/_lstm_kernel.c
+$(STAMP): pyproject.toml setup.py $(wildcard src/marketcast/models/_*kernel*.[ch])
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)

@@ -1,19 +1,24 @@
-"""The one compiled part of marketcast; everything else is in pyproject.toml.
+"""The compiled parts of marketcast; everything else is in pyproject.toml.
 
-models/_lstm_kernel.c is the LSTM's CPU training kernel. It is optional: without a C compiler
-or OpenMP the install still succeeds and the LSTM trains through torch.nn.LSTM instead.
+models/_lstm_kernel.c and models/_cnn_lstm_kernel.c are the CPU training kernels of the VIX
+paper's LSTM and of the Stock-X CNN-LSTM. They are optional: without a C compiler or OpenMP the
+install still succeeds and the networks train through autograd and torch.optim instead.
 """
 
 from setuptools import Extension, setup
 
+FLAGS = ["-O3", "-fno-trapping-math", "-fno-math-errno", "-fopenmp"]
+
 setup(
     ext_modules=[
         Extension(
-            "marketcast.models._lstm_kernel",
-            sources=["src/marketcast/models/_lstm_kernel.c"],
-            extra_compile_args=["-O3", "-fno-trapping-math", "-fno-math-errno", "-fopenmp"],
+            f"marketcast.models.{name}",
+            sources=[f"src/marketcast/models/{name}.c"],
+            depends=["src/marketcast/models/_kernel_common.h"],
+            extra_compile_args=FLAGS,
             extra_link_args=["-fopenmp"],
             optional=True,
         )
+        for name in ("_lstm_kernel", "_cnn_lstm_kernel")
     ]
 )

@@ -10,8 +10,9 @@
 2. The Stock-X CNN-LSTM: seconds per epoch over the training windows (the first 80%, 7,296 of the
    history to 2026) of the VIX history (batch 40), through the library's own ``fit_windows``.
    Target: under 3 s. The plain version uses torch.nn.Conv1d, MaxPool1d, torch.nn.LSTM and a
-   for-each Adam; ours runs channels-last convolutions as GEMMs, pools with a hand-written
-   gradient, computes the one-step BiLSTM as one GEMM and uses the fused Adam.
+   for-each Adam; ours trains through its row-block kernel (models/_cnn_lstm_kernel.c:
+   channels-last convolutions as GEMMs, pooling, the one-step BiLSTMs, dropout and Adam in one
+   call per batch).
 
     .venv/bin/python benchmarks/bench_neural.py [--quick]
 """

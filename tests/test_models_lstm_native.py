@@ -17,14 +17,6 @@ from marketcast.models.neural import LSTMForecaster
 needs_kernel = pytest.mark.skipif(not _lstm_native.kernel_available(), reason="LSTM kernel not built or no MKL")
 
 
-@pytest.fixture
-def threads():
-    """Run with a given torch thread count, restored afterwards."""
-    before = torch.get_num_threads()
-    yield torch.set_num_threads
-    torch.set_num_threads(before)
-
-
 def network(units=128, dense=64, activation="linear", inputs=1, seed=1):
     torch.manual_seed(seed)
     net = _nets.LSTMNet(units, dense, activation, inputs)
@@ -110,6 +102,7 @@ def test_same_inputs_give_bit_identical_results_and_buffers_are_reused(threads):
 
 @needs_kernel
 def test_bad_batches_are_refused():
+    # The check is KernelStep's, so it holds for the CNN-LSTM's step too.
     X, y = torch.randn(10, 4, 1), torch.randn(10, 1)
     step = _lstm_native.mse_step(network(8, 4), X, y)
     with pytest.raises(IndexError, match="outside the 10 samples"):

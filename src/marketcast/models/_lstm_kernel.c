@@ -26,67 +26,7 @@
  * updates the parameters too, where torch.optim.Adam's own step costs more than the kernel's
  * (a wake-up of torch's thread pool and one op per parameter).
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <math.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
-typedef void (*sgemm_fn)(const char *, const char *, const int *, const int *, const int *, const float *,
-                         const float *, const int *, const float *, const int *, const float *, float *,
-                         const int *);
-typedef int (*set_threads_fn)(int);
-
-#define MAX_BLOCKS 64
-/* Fewer rows than this per thread and MKL's GEMM time stops falling: more threads would idle. */
-#define MIN_BLOCK_ROWS 8
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-/* The elementwise loops vectorise; an AVX2+FMA copy is picked at load time where the CPU has it. */
-#define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define VECTOR_CLONES
-#endif
-
-/* Row-major C(m x n) = alpha op(A) op(B) + beta C with a column-major sgemm: C^T = op(B)^T op(A)^T. */
-static void gemm(sgemm_fn f, int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
-                 const float *B, int ldb, float beta, float *C, int ldc) {
-    if (m == 0 || n == 0) return;
-    if (k == 0) {
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++) C[(size_t)i * ldc + j] = beta == 0.f ? 0.f : beta * C[(size_t)i * ldc + j];
-        return;
-    }
-    f(tb ? "T" : "N", ta ? "T" : "N", &n, &m, &k, &alpha, B, &ldb, A, &lda, &beta, C, &ldc);
-}
-
-/* exp(x), relative error about 2e-7, for x clamped to [-87, 88]: exp(x) = 2^n exp(r) with
- * n = round(x / ln 2), r = x - n ln 2 (ln 2 in two parts) and a degree-6 polynomial for exp(r)
- * (Cephes' expf). No calls and no branches, so the loops below vectorise. */
-static inline float fast_exp(float x) {
-    x = x < -87.f ? -87.f : x;
-    x = x > 88.f ? 88.f : x;
-    float t = x * 1.44269504089f + 12582912.f; /* 1.5 * 2^23: t's low mantissa bits hold round(x / ln 2) */
-    union { float f; uint32_t i; } u = {t};
-    float n = t - 12582912.f;
-    float r = x - n * 0.693145751953125f;
-    r = r - n * 1.428606765330187e-06f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.f;
-    /* unsigned, so that -fwrapv (Python's CFLAGS) leaves the loop vectorisable */
-    union { uint32_t i; float f; } s = {(u.i - 0x4B400000u + 127u) << 23};
-    return p * s.f;
-}
-
-static inline float sigmoid(float x) { return 1.f / (1.f + fast_exp(-x)); }
-/* tanh(x) = 2 sigmoid(2x) - 1: absolute error about 1e-7, which is what the LSTM's sums see. */
-static inline float tanh_(float x) { return 2.f / (1.f + fast_exp(-2.f * x)) - 1.f; }
+#include "_kernel_common.h"
 
 /* Gates and states of one time step: G holds the pre-activations on entry, the activations on exit.
  *   i, f, o = sigmoid(.), g = tanh(.);  c_t = f c_{t-1} + i g;  h_t = o tanh(c_t). */
@@ -129,12 +69,6 @@ static void cell_backward(int n, int H, const float *restrict A, const float *re
     }
 }
 
-VECTOR_CLONES
-static void add_rows(int rows, int width, const float *restrict X, float *restrict out) {
-    for (int r = 0; r < rows; r++)
-        for (int k = 0; k < width; k++) out[k] += X[(size_t)r * width + k];
-}
-
 /* Dense activations and the output layer: a = relu(z) or z; out_j = b_o + a_j . w_o;
  * err_j = out_j - y_j; g_j = d(mean squared error)/d out_j = scale err_j (scale = 2 / B);
  * dz_j = g_j w_o a'(z_j), with relu'(0) = 0 as in torch. */
@@ -154,22 +88,6 @@ static void head_rows(int n, int D, int relu, float scale, const float *restrict
         *sum_abs += err < 0.f ? -(double)err : (double)err;
         g[j] = scale * err;
         for (int k = 0; k < D; k++) dzj[k] = relu && zj[k] <= 0.f ? 0.f : g[j] * w_o[k];
-    }
-}
-
-/* Adam (Kingma and Ba 2015) in the form of torch.optim.Adam's fused CPU step, without weight decay:
- *   m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2;
- *   p = p - step_size m / (sqrt(v) / sqrt(1 - beta2^t) + eps),  step_size = lr / (1 - beta1^t).
- * c1 = 1 - beta1 and c2 = 1 - beta2 come from the caller in double precision, as torch's do. */
-VECTOR_CLONES
-static void adam_update(size_t count, float *restrict p, const float *restrict g, float *restrict m,
-                        float *restrict v, const float *coefficients) {
-    const float beta1 = coefficients[0], beta2 = coefficients[1], c1 = coefficients[2], c2 = coefficients[3];
-    const float step_size = coefficients[4], bc2_sqrt = coefficients[5], eps = coefficients[6];
-    for (size_t i = 0; i < count; i++) {
-        m[i] = m[i] * beta1 + g[i] * c1;
-        v[i] = v[i] * beta2 + g[i] * g[i] * c2;
-        p[i] = p[i] - step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
     }
 }
 
@@ -255,27 +173,14 @@ static void lstm_backward(block_t *b, float *grads) {
     memcpy(db_hh, db_ih, sizeof(float) * G4); /* b_ih and b_hh enter the gates alike */
 }
 
-static void run_block(block_t *b) {
+static void run_block(void *block) {
+    block_t *b = block;
     /* Each thread's GEMMs run on that thread alone (MKL would otherwise start threads of its own). */
     int previous = b->set_threads ? b->set_threads(1) : 0;
     lstm_forward(b);
     head(b, b->grads);
     lstm_backward(b, b->grads);
     if (b->set_threads) b->set_threads(previous);
-}
-
-/* Split B rows into blocks of at least MIN_BLOCK_ROWS, at most one per thread. */
-static int split_rows(int B, int threads, int *r0, int *n) {
-    int blocks = B / MIN_BLOCK_ROWS;
-    if (blocks > threads) blocks = threads;
-    if (blocks > MAX_BLOCKS) blocks = MAX_BLOCKS;
-    if (blocks < 1) blocks = 1;
-    for (int c = 0, s = 0; c < blocks; c++) {
-        n[c] = B / blocks + (c < B % blocks);
-        r0[c] = s;
-        s += n[c];
-    }
-    return blocks;
 }
 
 /* Carve a block's buffers out of the work buffer, in the order of the header. */
@@ -296,8 +201,6 @@ static void carve(block_t *b, float *work) {
     b->yb = p, p += n;
     b->g = p;
 }
-
-#define PTR(v) ((float *)(uintptr_t)(v))
 
 static PyObject *train_step(PyObject *self, PyObject *args) {
     unsigned long long gemm_p, threads_p, X, idx, y, w_ih, w_hh, b_ih, b_hh, w_d, b_d, w_o, b_o, work, grads, m, v;
@@ -336,16 +239,7 @@ static PyObject *train_step(PyObject *self, PyObject *args) {
     }
     double sum_sq = 0.0, sum_abs = 0.0;
     Py_BEGIN_ALLOW_THREADS
-    if (count == 1) {
-        run_block(&blocks[0]);
-    } else {
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(count) schedule(static, 1)
-#endif
-        for (int c = 0; c < count; c++) run_block(&blocks[c]);
-    }
-    /* The blocks' sums, added into the first block's, in block order (deterministic). */
-    for (int c = 1; c < count; c++) add_rows(1, (int)P, PTR(grads) + c * P, PTR(grads));
+    run_blocks(blocks, sizeof blocks[0], count, run_block, PTR(grads), P);
     for (int c = 0; c < count; c++) sum_sq += blocks[c].sum_sq, sum_abs += blocks[c].sum_abs;
     if (m != 0 && v != 0) { /* Adam on each parameter, from its slice of the gradient layout */
         float *params[8] = {PTR(w_ih), PTR(w_hh), PTR(b_ih), PTR(b_hh), PTR(w_d), PTR(b_d), PTR(w_o), PTR(b_o)};

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from marketcast.models import _lstm_native
+from marketcast.models import _cnn_lstm_native, _lstm_native
+from marketcast.models._kernels import Adam
 
 __all__ = [
     "resolve_device",
@@ -123,7 +124,7 @@ class LSTMNet(nn.Module):
         h, _ = self.lstm(x)
         return self.out(self.activation(self.dense(h[:, -1])))
 
-    def mse_step(self, X: torch.Tensor, y: torch.Tensor, adam: _lstm_native.Adam | None = None):
+    def mse_step(self, X: torch.Tensor, y: torch.Tensor, adam: Adam | None = None):
         """Training steps on ``(X, y)`` by the CPU kernel (:func:`_lstm_native.mse_step`), or ``None``.
 
         Forward, backward and Adam in one call per batch; on the paper's batch of 32 a Table I fit
@@ -277,6 +278,14 @@ class CNNLSTMNet(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(2 * units, 1)
 
+    def mse_step(self, X: torch.Tensor, y: torch.Tensor, adam: Adam | None = None):
+        """Training steps on ``(X, y)`` by the CPU kernel (:func:`_cnn_lstm_native.mse_step`), or ``None``.
+
+        Forward, backward, dropout and Adam in one call per batch; where the kernel does not
+        apply (GPU, not built), :func:`train_regressor` uses autograd and ``torch.optim.Adam``.
+        """
+        return _cnn_lstm_native.mse_step(self, X, y, adam)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.unsqueeze(-1)  # channels-last, as Keras: flattening it gives Keras' order
         for conv in self.convs:
@@ -347,7 +356,7 @@ def train_regressor(
     X_tr, y_tr = X_all[: len(X_all) - n_val], y_all[: len(X_all) - n_val]
     X_va, y_va = X_all[len(X_all) - n_val :], y_all[len(X_all) - n_val :]
     # eps=1e-7 is Keras' default (PyTorch uses 1e-8): the papers trained with Keras.
-    adam = _lstm_native.Adam(lr=learning_rate, eps=1e-7)
+    adam = Adam(lr=learning_rate, eps=1e-7)
     # A network may bring its own step (loss, gradients and the same Adam in one call): LSTMNet's
     # CPU kernel. Otherwise autograd and torch.optim.
     kernel_step = net.mse_step(X_tr, y_tr, adam) if hasattr(net, "mse_step") else None

@@ -1,0 +1,138 @@
+"""What the CPU training kernels share: torch's MKL ``sgemm_``, the switch, Adam's settings, a step's plumbing.
+
+The kernels (``_lstm_kernel.c`` for the VIX paper's LSTM, ``_cnn_lstm_kernel.c`` for the
+Stock-X CNN-LSTM) each run a whole training step of one network in one call: every thread takes
+a block of the batch's rows through forward, loss and backward with single-threaded GEMMs, the
+blocks' gradients are summed in block order, and Adam updates the parameters as
+``torch.optim.Adam`` does. They multiply with MKL's ``sgemm_``, which the x86-64 Linux builds
+of torch export from ``libtorch_cpu``; it is found and checked at run time, so no BLAS is linked
+at build time. Where it is not there (other platforms, other torch builds), the extensions were
+not compiled, or ``MARKETCAST_LSTM_KERNEL=torch`` is set, the networks train through autograd.
+Results depend on the thread count, since it fixes the row blocks and so the order in which
+gradients are summed; a seed and a thread count repeat bit for bit.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import importlib
+import math
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+__all__ = ["Adam", "ENV_SWITCH", "KernelStep", "kernel_enabled", "load_kernel"]
+
+ENV_SWITCH = "MARKETCAST_LSTM_KERNEL"
+
+
+class Adam(NamedTuple):
+    """Adam's settings (``torch.optim.Adam``'s names), for the kernels' training steps."""
+
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+
+
+def kernel_enabled() -> bool:
+    """False where ``MARKETCAST_LSTM_KERNEL=torch`` asks for autograd's path (for every kernel)."""
+    return os.environ.get(ENV_SWITCH, "").strip().lower() != "torch"
+
+
+@functools.lru_cache(maxsize=1)
+def _blas() -> tuple[int, int] | None:
+    """Addresses of MKL's ``sgemm_`` and ``MKL_Set_Num_Threads_Local`` in torch, checked on a product."""
+    library = Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
+    if not library.exists() or not torch.backends.mkl.is_available():
+        return None
+    try:
+        lib = ctypes.CDLL(str(library))
+        sgemm, set_threads = lib.sgemm_, lib.MKL_Set_Num_Threads_Local
+    except (OSError, AttributeError):
+        return None
+    # A 2x3 by 3x2 product through the same Fortran interface (32-bit integers) the kernel uses.
+    a = (ctypes.c_float * 6)(1, 2, 3, 4, 5, 6)
+    b = (ctypes.c_float * 6)(1, 0, 2, 1, 0, 3)
+    c = (ctypes.c_float * 4)()
+    m, n, k = ctypes.c_int(2), ctypes.c_int(2), ctypes.c_int(3)
+    one, zero = ctypes.c_float(1.0), ctypes.c_float(0.0)
+    ref = torch.tensor([1.0, 2, 3, 4, 5, 6]).reshape(3, 2).T @ torch.tensor([1.0, 0, 2, 1, 0, 3]).reshape(2, 3).T
+    sgemm(b"N", b"N", ctypes.byref(m), ctypes.byref(n), ctypes.byref(k), ctypes.byref(one), a, ctypes.byref(m),
+          b, ctypes.byref(k), ctypes.byref(zero), c, ctypes.byref(m))
+    if not torch.equal(torch.tensor(list(c)).reshape(2, 2).T, ref):
+        return None
+    address = lambda f: ctypes.cast(f, ctypes.c_void_p).value  # noqa: E731
+    return address(sgemm), address(set_threads)
+
+
+@functools.lru_cache(maxsize=None)
+def _load(name: str):
+    try:
+        return importlib.import_module(f"marketcast.models.{name}")
+    except ImportError:  # built without a C compiler: autograd's path serves
+        return None
+
+
+def load_kernel(name: str):
+    """The extension module ``name`` where it is built, enabled and torch's MKL is found; else ``None``."""
+    if not kernel_enabled() or _blas() is None:
+        return None
+    return _load(name)
+
+
+class KernelStep:
+    """A network's training step through a kernel: the work, gradient and moment buffers, reused between steps.
+
+    Called with a batch's row numbers (``int64``), it computes the mean squared error and its
+    gradients and takes Adam's step (with ``adam``) or sets each parameter's ``.grad`` (without,
+    as ``zero_grad`` then ``backward`` would); it returns the batch's sums of squared and
+    absolute errors. Subclasses say how big the buffers are and how to call their kernel.
+    """
+
+    def __init__(self, kernel, params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor, adam: Adam | None):
+        self.kernel, self.params, self.X, self.y, self.adam = kernel, params, X, y, adam
+        self.work = self.grads = X.new_empty(0)
+        self.views: list[torch.Tensor] = []
+        size = sum(p.numel() for p in params)
+        self.moments = (X.new_zeros(size), X.new_zeros(size)) if adam is not None else None
+        self.steps = 0
+
+    def buffer_sizes(self, rows: int, threads: int) -> tuple[int, int]:
+        """Floats of the work and the gradient buffers that a batch of ``rows`` needs."""
+        raise NotImplementedError
+
+    def launch(self, idx: torch.Tensor, threads: int, gemm: tuple[int, int], adam: tuple) -> tuple[float, float]:
+        """Run the kernel on the batch ``idx``, with the buffers in place."""
+        raise NotImplementedError
+
+    def __call__(self, idx: torch.Tensor) -> tuple[float, float]:
+        B, threads = len(idx), torch.get_num_threads()
+        idx = idx.contiguous()
+        if B < 1 or idx.dtype != torch.int64 or idx.device.type != "cpu" or idx.dim() != 1:
+            raise ValueError("a batch is one or more int64 row numbers on the CPU")
+        if int(idx.min()) < 0 or int(idx.max()) >= len(self.X):
+            raise IndexError(f"a batch row number is outside the {len(self.X)} samples")
+        work_size, grads_size = self.buffer_sizes(B, threads)
+        if self.work.numel() < work_size:  # fresh buffers would cost page faults on every step
+            self.work = self.X.new_empty(work_size)
+        if self.grads.numel() < grads_size:
+            self.grads = self.X.new_empty(grads_size)
+            self.views, at = [], 0
+            for p in self.params:
+                self.views.append(self.grads[at : at + p.numel()].view_as(p))
+                at += p.numel()
+        adam = (0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0)  # no moments: gradients only
+        if self.adam is not None:  # the step's coefficients in double precision, as torch computes them
+            self.steps += 1
+            (beta1, beta2), t = self.adam.betas, self.steps
+            m, v = self.moments
+            adam = (m.data_ptr(), v.data_ptr(), beta1, beta2, 1 - beta1, 1 - beta2, self.adam.lr / (1 - beta1**t),
+                    math.sqrt(1 - beta2**t), self.adam.eps)
+        sums = self.launch(idx, threads, _blas(), adam)
+        if self.adam is None:
+            for p, g in zip(self.params, self.views):
+                p.grad = g
+        return sums
