@@ -5,7 +5,8 @@ VIX log returns 2019-05-23..2021-05-21, which forecast 2021-05-24 (Table V, day 
 Every method fits 20 networks NNAR(p, size) with p and size chosen as nnetar chooses them, on
 nnetar's scaled lag matrix, and averages their one-step forecasts:
 
-* marketcast: the vmmin port with the 20 networks in lockstep (the whole ``nnetar`` fit,
+* marketcast: the vmmin port with the 20 networks in lockstep and their passes in C
+  (``_nnet_kernel.c``; the whole ``nnetar`` fit,
   order selection included, plus the forecast);
 * the same vmmin port run one network at a time (what lockstep saves);
 * scipy.optimize.minimize(method="BFGS", maxiter=100) per network, with the same analytic

@@ -301,6 +301,41 @@ def test_gradient_matches_finite_differences(decay):
     np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-6)
 
 
+def test_nnet_kernel_is_built_on_linux_x86_64():
+    # The README's NNAR timing rests on it: a broken build must fail here, not skip.
+    import platform
+    import sys
+
+    from marketcast.models import nnar
+
+    if sys.platform == "linux" and platform.machine() == "x86_64":
+        assert nnar._nnet_kernel() is not None
+
+
+@pytest.mark.parametrize("m", [1, 7])
+def test_c_passes_equal_the_numpy_passes(monkeypatch, m):
+    from marketcast.models import nnar
+
+    if nnar._nnet_kernel() is None:
+        pytest.skip("nnet kernel not built")
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((300, 5)) * 3, rng.standard_normal(300)
+    w = rng.uniform(-3, 3, (m, n_weights(5, 3)))
+    w[0, :6] *= 30  # the first hidden unit saturates past +-15 on most rows
+    net = nnar._Net(x, y, 3, decay=0.02, max_nets=2)  # fewer buffers than networks: they grow
+    f, g = net(w)
+    out = net.outputs(w).copy()
+    monkeypatch.setenv("MARKETCAST_NNET_KERNEL", "numpy")
+    assert nnar._nnet_kernel() is None
+    f_np, g_np = net(w)
+    np.testing.assert_allclose(f, f_np, rtol=1e-12)
+    np.testing.assert_allclose(g, g_np, rtol=1e-11, atol=1e-12 * np.abs(g_np).max())
+    np.testing.assert_allclose(out, net.outputs(w), rtol=1e-13, atol=1e-13)
+    monkeypatch.delenv("MARKETCAST_NNET_KERNEL")
+    w[-1, 2] = np.nan  # a NaN weight gives NaN outputs on both paths, never a number
+    assert np.isnan(net.outputs(w)[-1]).all() and np.isnan(net(w)[0][-1])
+
+
 # ------------------------------------------------------------------------------------------
 # vmmin
 # ------------------------------------------------------------------------------------------
