@@ -30,6 +30,8 @@ typedef struct {
     int S, k, W, U;               /* stages, kernel, window, LSTM units */
     int C[MAX_STAGES], F[MAX_STAGES], L_in[MAX_STAGES], steps[MAX_STAGES], L_out[MAX_STAGES];
     int flat;                     /* L_out * F of the last stage: the first BiLSTM's input */
+    int count;                    /* parameters: 2 per stage, 2 per BiLSTM, 2 for the output */
+    size_t sizes[2 * MAX_STAGES + 6]; /* floats of each parameter's gradient, in the header's order */
 } dims_t;
 
 typedef struct {
@@ -65,6 +67,16 @@ static int set_dims(dims_t *d, int S, int k, int W, int U, const int *filters) {
         C = filters[s], L = d->L_out[s];
     }
     d->flat = L * C;
+    d->count = 2 * S + 6;
+    for (int s = 0; s < S; s++) {
+        d->sizes[2 * s] = (size_t)d->F[s] * d->C[s] * k;
+        d->sizes[2 * s + 1] = (size_t)d->F[s];
+    }
+    for (int l = 0; l < 2; l++) {
+        d->sizes[2 * S + 2 * l] = (size_t)8 * U * (l == 0 ? d->flat : 2 * U);
+        d->sizes[2 * S + 2 * l + 1] = (size_t)8 * U;
+    }
+    d->sizes[2 * S + 4] = (size_t)2 * U, d->sizes[2 * S + 5] = 1;
     return 0;
 }
 
@@ -77,13 +89,7 @@ static size_t floats_per_row(const dims_t *d) {
     return total + 2 * ((size_t)16 * d->U + (size_t)8 * d->U);
 }
 
-static size_t gradient_floats(const dims_t *d) {
-    size_t total = 0;
-    for (int s = 0; s < d->S; s++) total += (size_t)d->F[s] * d->C[s] * d->k + d->F[s];
-    total += (size_t)8 * d->U * d->flat + (size_t)8 * d->U; /* first BiLSTM */
-    total += (size_t)8 * d->U * 2 * d->U + (size_t)8 * d->U; /* second */
-    return total + (size_t)2 * d->U + 1;
-}
+static size_t gradient_floats(const dims_t *d) { return sum_sizes(d->count, d->sizes); }
 
 static void carve(block_t *b, float *work) {
     const dims_t *d = b->d;
@@ -258,18 +264,7 @@ static void run_block(void *block) {
 
     /* backward; gradient slices in the order of the header */
     float *gp[2 * MAX_STAGES + 6];
-    {
-        float *at = b->grads;
-        for (int s = 0; s < S; s++) {
-            gp[2 * s] = at, at += (size_t)d->F[s] * d->C[s] * k;
-            gp[2 * s + 1] = at, at += d->F[s];
-        }
-        for (int l = 0; l < 2; l++) {
-            gp[2 * S + 2 * l] = at, at += (size_t)8 * U * (l == 0 ? d->flat : 2 * U);
-            gp[2 * S + 2 * l + 1] = at, at += (size_t)8 * U;
-        }
-        gp[2 * S + 4] = at, gp[2 * S + 5] = at + 2 * U;
-    }
+    for (size_t i = 0, at = 0; i < (size_t)d->count; at += d->sizes[i], i++) gp[i] = b->grads + at;
     gemm(b->gemm, 1, 0, 1, 2 * U, n, 1.f, b->g, 1, b->ls[1].hd, 2 * U, 0.f, gp[2 * S + 4], 2 * U); /* dW_out */
     gp[2 * S + 5][0] = 0.f;
     for (int j = 0; j < n; j++) gp[2 * S + 5][0] += b->g[j];
@@ -347,8 +342,7 @@ static PyObject *train_step(PyObject *self, PyObject *args) {
                           &adam[0], &adam[1], &adam[2], &adam[3], &adam[4], &adam[5], &adam[6]))
         return NULL;
     if (read_dims(filters, k, W, U, &d) < 0) return NULL;
-    const int count_params = 2 * d.S + 6;
-    if (read_pointers(param_seq, count_params, params) < 0) return NULL;
+    if (read_pointers(param_seq, d.count, params) < 0) return NULL;
     if (gemm_p == 0 || B < 1) {
         PyErr_SetString(PyExc_ValueError, "cnn_lstm train_step: no rows or no sgemm");
         return NULL;
@@ -360,7 +354,7 @@ static PyObject *train_step(PyObject *self, PyObject *args) {
         return NULL;
     }
     const float *P[2 * MAX_STAGES + 6];
-    for (int i = 0; i < count_params; i++) P[i] = PTR(params[i]);
+    for (int i = 0; i < d.count; i++) P[i] = PTR(params[i]);
     for (int c = 0; c < count; c++) {
         block_t *b = &blocks[c];
         memset(b, 0, sizeof *b);
@@ -375,20 +369,7 @@ static PyObject *train_step(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     run_blocks(blocks, sizeof blocks[0], count, run_block, PTR(grads), G);
     for (int c = 0; c < count; c++) sum_sq += blocks[c].sum_sq, sum_abs += blocks[c].sum_abs;
-    if (m != 0 && v != 0) {
-        size_t at = 0;
-        for (int i = 0; i < count_params; i++) {
-            size_t size;
-            if (i < 2 * d.S)
-                size = i % 2 ? (size_t)d.F[i / 2] : (size_t)d.F[i / 2] * d.C[i / 2] * d.k;
-            else if (i < 2 * d.S + 4)
-                size = (i - 2 * d.S) % 2 ? (size_t)8 * d.U : (size_t)8 * d.U * (i < 2 * d.S + 2 ? d.flat : 2 * d.U);
-            else
-                size = i == 2 * d.S + 4 ? (size_t)2 * d.U : 1;
-            adam_update(size, (float *)P[i], PTR(grads) + at, PTR(m) + at, PTR(v) + at, adam);
-            at += size;
-        }
-    }
+    if (m != 0 && v != 0) adam_parameters(d.count, d.sizes, (float *const *)P, PTR(grads), PTR(m), PTR(v), adam);
     Py_END_ALLOW_THREADS
     return Py_BuildValue("dd", sum_sq, sum_abs);
 }

@@ -1,5 +1,6 @@
 /* Pieces shared by the CPU training kernels (_lstm_kernel.c, _cnn_lstm_kernel.c): the caller's
- * sgemm, a branch-free exp, Adam in torch's form, and the split of a batch into row blocks. */
+ * sgemm, a branch-free exp, Adam in torch's form, and the split of a batch into row blocks.
+ * _nnet_kernel.c takes only the includes and VECTOR_CLONES. */
 #ifndef MARKETCAST_KERNEL_COMMON_H
 #define MARKETCAST_KERNEL_COMMON_H
 
@@ -100,6 +101,20 @@ static inline void adam_update(size_t count, float *restrict p, const float *res
         v[i] = v[i] * beta2 + g[i] * g[i] * c2;
         p[i] = p[i] - step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
     }
+}
+
+/* Adam on each of count parameters, whose gradients and moments lie one after the other in
+ * grads, m and v (sizes[i] floats each, in the parameters' order). */
+static inline void adam_parameters(int count, const size_t *sizes, float *const *params, const float *grads, float *m,
+                                   float *v, const float *coefficients) {
+    for (size_t i = 0, at = 0; i < (size_t)count; at += sizes[i], i++)
+        adam_update(sizes[i], params[i], grads + at, m + at, v + at, coefficients);
+}
+
+static inline size_t sum_sizes(int count, const size_t *sizes) {
+    size_t total = 0;
+    for (int i = 0; i < count; i++) total += sizes[i];
+    return total;
 }
 
 /* Split B rows into blocks of at least MIN_BLOCK_ROWS, at most one per thread. */

@@ -107,8 +107,19 @@ static size_t floats_per_row(int T, int I, int H, int D) {
     return (size_t)T * I + (size_t)8 * H * T + (size_t)2 * H * (T + 1) + (size_t)H * T + (size_t)3 * D + (size_t)2 * H + 2;
 }
 
+#define N_PARAMS 8
+
+/* Floats of each parameter's gradient, in the order of the header. */
+static void parameter_sizes(int I, int H, int D, size_t *sizes) {
+    const size_t G4 = (size_t)4 * H;
+    const size_t all[N_PARAMS] = {G4 * I, G4 * H, G4, G4, (size_t)D * H, (size_t)D, (size_t)D, 1};
+    memcpy(sizes, all, sizeof all);
+}
+
 static size_t gradient_floats(int I, int H, int D) {
-    return (size_t)4 * H * I + (size_t)4 * H * H + (size_t)8 * H + (size_t)D * H + (size_t)2 * D + 1;
+    size_t sizes[N_PARAMS];
+    parameter_sizes(I, H, D, sizes);
+    return sum_sizes(N_PARAMS, sizes);
 }
 
 /* Gates and states for all T steps of the block's rows: x_t W_ih^T + b + h_{t-1} W_hh^T, cell by cell. */
@@ -132,11 +143,10 @@ static void lstm_forward(block_t *b) {
 }
 
 /* Dense and output layers on h_T, the squared errors, and their gradients back to dL/dh_T. */
-static void head(block_t *b, float *grads) {
+static void head(block_t *b, float *const *gp) {
     const int n = b->n, H = b->H, D = b->D;
     const float *hT = b->hs + (size_t)b->T * n * H;
-    float *dw_d = grads + (size_t)4 * H * b->I + (size_t)4 * H * H + (size_t)8 * H, *db_d = dw_d + (size_t)D * H;
-    float *dw_o = db_d + D, *db_o = dw_o + D;
+    float *dw_d = gp[4], *db_d = gp[5], *dw_o = gp[6], *db_o = gp[7];
     for (int j = 0; j < n; j++) {
         memcpy(b->z + (size_t)j * D, b->b_d, sizeof(float) * D);
         b->yb[j] = b->y[b->idx[b->r0 + j]];
@@ -154,7 +164,7 @@ static void head(block_t *b, float *grads) {
 }
 
 /* Back through time from dL/dh_T (in dh), then the LSTM's weight gradients. */
-static void lstm_backward(block_t *b, float *grads) {
+static void lstm_backward(block_t *b, float *const *gp) {
     const int n = b->n, T = b->T, I = b->I, H = b->H, G4 = 4 * H;
     memset(b->dc, 0, sizeof(float) * n * H);
     for (int t = T - 1; t >= 0; t--) {
@@ -164,7 +174,7 @@ static void lstm_backward(block_t *b, float *grads) {
         if (t > 0) /* dL/dh_{t-1} = dG_t W_hh */
             gemm(b->gemm, 0, 0, n, H, G4, 1.f, dG, G4, b->w_hh, H, 0.f, b->dh, H);
     }
-    float *dw_ih = grads, *dw_hh = dw_ih + (size_t)G4 * I, *db_ih = dw_hh + (size_t)G4 * H, *db_hh = db_ih + G4;
+    float *dw_ih = gp[0], *dw_hh = gp[1], *db_ih = gp[2], *db_hh = gp[3];
     /* dW_hh = sum_t dG_t^T h_{t-1} (t >= 1: h_0 = 0), dW_ih = sum_t dG_t^T x_t, db = sum_t, rows dG_t */
     gemm(b->gemm, 1, 0, G4, H, (T - 1) * n, 1.f, b->dG + (size_t)n * G4, G4, b->hs + (size_t)n * H, H, 0.f, dw_hh, H);
     gemm(b->gemm, 1, 0, G4, I, T * n, 1.f, b->dG, G4, b->xt, I, 0.f, dw_ih, I);
@@ -178,8 +188,12 @@ static void run_block(void *block) {
     /* Each thread's GEMMs run on that thread alone (MKL would otherwise start threads of its own). */
     int previous = b->set_threads ? b->set_threads(1) : 0;
     lstm_forward(b);
-    head(b, b->grads);
-    lstm_backward(b, b->grads);
+    size_t sizes[N_PARAMS]; /* the block's gradient, parameter by parameter */
+    float *gp[N_PARAMS];
+    parameter_sizes(b->I, b->H, b->D, sizes);
+    for (size_t i = 0, at = 0; i < N_PARAMS; at += sizes[i], i++) gp[i] = b->grads + at;
+    head(b, gp);
+    lstm_backward(b, gp);
     if (b->set_threads) b->set_threads(previous);
 }
 
@@ -242,11 +256,10 @@ static PyObject *train_step(PyObject *self, PyObject *args) {
     run_blocks(blocks, sizeof blocks[0], count, run_block, PTR(grads), P);
     for (int c = 0; c < count; c++) sum_sq += blocks[c].sum_sq, sum_abs += blocks[c].sum_abs;
     if (m != 0 && v != 0) { /* Adam on each parameter, from its slice of the gradient layout */
-        float *params[8] = {PTR(w_ih), PTR(w_hh), PTR(b_ih), PTR(b_hh), PTR(w_d), PTR(b_d), PTR(w_o), PTR(b_o)};
-        const size_t sizes[8] = {(size_t)4 * H * I, (size_t)4 * H * H, (size_t)4 * H, (size_t)4 * H, (size_t)D * H,
-                                 (size_t)D, (size_t)D, 1};
-        for (size_t k = 0, at = 0; k < 8; at += sizes[k], k++)
-            adam_update(sizes[k], params[k], PTR(grads) + at, PTR(m) + at, PTR(v) + at, adam);
+        float *params[N_PARAMS] = {PTR(w_ih), PTR(w_hh), PTR(b_ih), PTR(b_hh), PTR(w_d), PTR(b_d), PTR(w_o), PTR(b_o)};
+        size_t sizes[N_PARAMS];
+        parameter_sizes(I, H, D, sizes);
+        adam_parameters(N_PARAMS, sizes, params, PTR(grads), PTR(m), PTR(v), adam);
     }
     Py_END_ALLOW_THREADS
     return Py_BuildValue("dd", sum_sq, sum_abs);

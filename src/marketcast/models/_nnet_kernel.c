@@ -13,16 +13,7 @@
  * bias and p input weights, then the output bias and the size output weights; x1t (p+1, N) the
  * inputs transposed, row 0 all ones; y (N); a work buffer of size*N doubles.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <stdint.h>
-#include <string.h>
-
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define VECTOR_CLONES
-#endif
+#include "_kernel_common.h" /* Python.h and VECTOR_CLONES; the rest serves the training kernels */
 
 /* exp(x) for |x| <= 15, relative error about 2e-16 (Cephes' exp: x = n ln 2 + r, a Pade form
  * for exp(r), 2^n through the exponent bits). No calls and no branches, so the loop vectorises. */
