@@ -7,10 +7,10 @@ STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 
 .PHONY: install test test-fast demo bench clean
-# The training kernels are compiled by the editable install: a change to them reinstalls.
+
 install: $(STAMP)
 
-# The LSTM kernel is compiled by the editable install: a change to it reinstalls.
+# The C kernels are compiled by the editable install: a change to them reinstalls.
 $(STAMP): pyproject.toml setup.py $(wildcard src/marketcast/models/_*kernel*.[ch])
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

@@ -62,11 +62,12 @@ def mse_step(net: nn.Module, X: torch.Tensor, y: torch.Tensor, adam: Adam | None
         return None
     if not torch.is_grad_enabled() or not kernel_available():
         return None
+    step = _CNNLSTMStep(net, params, X.contiguous(), y.contiguous(), adam)
     try:  # the window must fit the stages; the C side checks it
-        load_kernel(KERNEL).buffer_sizes(1, [c.out_channels for c in convs], convs[0].kernel_size[0], X.shape[1], units, 1)
+        step.buffer_sizes(1, 1)
     except ValueError:
         return None
-    return _CNNLSTMStep(net, params, X.contiguous(), y.contiguous(), adam)
+    return step
 
 
 class _CNNLSTMStep(KernelStep):

@@ -357,8 +357,8 @@ def train_regressor(
     X_va, y_va = X_all[len(X_all) - n_val :], y_all[len(X_all) - n_val :]
     # eps=1e-7 is Keras' default (PyTorch uses 1e-8): the papers trained with Keras.
     adam = Adam(lr=learning_rate, eps=1e-7)
-    # A network may bring its own step (loss, gradients and the same Adam in one call): LSTMNet's
-    # CPU kernel. Otherwise autograd and torch.optim.
+    # A network may bring its own step (loss, gradients and the same Adam in one call): the CPU
+    # kernels of LSTMNet and CNNLSTMNet. Otherwise autograd and torch.optim.
     kernel_step = net.mse_step(X_tr, y_tr, adam) if hasattr(net, "mse_step") else None
     if kernel_step is None:  # built only here: its first construction in a process takes seconds
         opt_kw = {"fused": True} if device.type in ("cpu", "cuda") else {}
