@@ -2,7 +2,7 @@
 
 Pure NumPy functions of ``(y_true, y_pred)``; the definitions follow scikit-learn's where both
 have one (explained variance, R2, max error), so results agree with ``sklearn.metrics``.
-VaR backtests (breach rate, Kupiec, Christoffersen) live in :mod:`marketcast.risk`.
+VaR backtests (breach rate, Kupiec, Christoffersen) live in :mod:`marketcast.risk_measures`.
 """
 
 from __future__ import annotations

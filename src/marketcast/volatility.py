@@ -18,7 +18,7 @@ from marketcast.backtest import model_key
 from marketcast.data.series import as_series, source_of
 from marketcast.errors import DataError, ModelError
 from marketcast.models.base import VolatilityModel
-from marketcast.risk import conditional_value_at_risk, mean_absolute_deviation, value_at_risk
+from marketcast.risk_measures import conditional_value_at_risk, mean_absolute_deviation, value_at_risk
 from marketcast.stats import log_returns, window_stats
 
 __all__ = ["rolling_volatility", "forecast_dates", "VOLATILITY_COLUMNS"]

@@ -25,7 +25,7 @@ import pandas as pd
 from marketcast.errors import ModelError
 from marketcast.models.base import Forecaster, IntervalForecast
 from marketcast.models.neural import LSTMForecaster
-from marketcast.risk import standardized_t_quantile
+from marketcast.risk_measures import standardized_t_quantile
 from marketcast.stats import cdf_at_mean, sample_volatility, sign_correlation, t_dof_from_sign_correlation
 
 __all__ = ["TwoLSTM"]

@@ -205,7 +205,7 @@ def _code_list(items: Iterable[str]) -> str:
 
 
 def _volatility_sections(vol: pd.DataFrame, source: str) -> list[Section]:
-    from marketcast.risk import var_backtest
+    from marketcast.risk_measures import var_backtest
 
     vol = vol.sort_values(["model", "date"], kind="stable")
     models = _models(vol)

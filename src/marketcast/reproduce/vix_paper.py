@@ -28,7 +28,7 @@ from marketcast.backtest import VIX_PAPER_SLICES, backtest
 from marketcast.data.series import as_series
 from marketcast.metrics import diebold_mariano
 from marketcast.reproduce import vix_paper_values as paper
-from marketcast.risk import kupiec_test, var_backtest
+from marketcast.risk_measures import kupiec_test, var_backtest
 from marketcast.volatility import rolling_volatility
 
 __all__ = ["VixPaperConfig", "VixPaperResult", "reproduce_vix_paper", "TABLE_IV_TRAIN", "TABLE_V_DAYS"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats as sst
 
-from marketcast.risk import (
+from marketcast.risk_measures import (
     basel_traffic_light,
     christoffersen_test,
     conditional_value_at_risk,
