@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from marketcast.risk_backtests import BACKTEST_COLUMNS, backtest_var_es, implied_t_law
+from marketcast.risk_backtests import BACKTEST_COLUMNS, backtest_var_es, implied_t_law, simulated_z2
 
 
 def _t_var_es(sigma, nu, alpha, notional=1.0):
@@ -137,6 +137,18 @@ def test_z2_p_value_matches_brute_force_simulation(nu, alpha):
     assert 0.0 < brute < 1.0
     # Two independent estimates of one probability from 20,000 draws each: sd <= 0.005.
     assert row["es_p"] == pytest.approx(brute, abs=0.02)
+
+
+@pytest.mark.parametrize("nu,alpha", [(4.0, 0.025), (math.inf, 0.05), (3.0, 0.01)])
+def test_simulated_z2_has_mean_zero_under_the_model(nu, alpha):
+    # Acerbi and Szekely: E[Z2] = 0 when VaR and ES are those of the law the P&L is drawn from,
+    # because E[X I] = -alpha ES each day.
+    _, sigma, var, es = _series(2, days=250, alpha=alpha, model_nu=nu)
+    sims = simulated_z2(sigma, np.full(sigma.size, nu), var, es, alpha, n_sims=40_000, seed=4)
+    assert abs(sims.mean()) < 5 * sims.std() / math.sqrt(sims.size)
+    brute = np.column_stack([_draw(np.random.default_rng(8), s, nu, 40_000) for s in sigma])
+    brute_z2 = np.sum(np.where(brute + var < 0, brute / es, 0.0), axis=1) / (sigma.size * alpha) + 1
+    assert sims.std() == pytest.approx(brute_z2.std(), rel=0.03)
 
 
 def test_z2_p_value_is_seeded():

@@ -22,7 +22,7 @@ from scipy import special, stats
 
 from marketcast.risk_measures import standardized_t_quantile, var_backtest
 
-__all__ = ["BACKTEST_COLUMNS", "backtest_var_es", "acerbi_szekely_z2", "z2_pvalue", "implied_t_law"]
+__all__ = ["BACKTEST_COLUMNS", "backtest_var_es", "acerbi_szekely_z2", "z2_pvalue", "simulated_z2", "implied_t_law"]
 
 BACKTEST_COLUMNS = [
     "days", "breaches", "expected", "kupiec_lr", "kupiec_p", "christoffersen_ind_p",
@@ -52,7 +52,7 @@ def acerbi_szekely_z2(pnl, var, es, tail: float) -> float:
     return float(np.sum(np.where(hits, x / e, 0.0)) / (x.size * tail) + 1.0)
 
 
-def _simulated_z2(scale, dof, var, es, tail: float, n_sims: int, seed: int) -> np.ndarray:
+def simulated_z2(scale, dof, var, es, tail: float, n_sims: int = 10_000, seed: int = 0) -> np.ndarray:
     r"""Z2 of ``n_sims`` P&L paths drawn from each day's law (``scale`` times a unit-variance t).
 
     Only breaches enter Z2, so only they are drawn: on day t a path breaches with probability
@@ -92,7 +92,7 @@ def z2_pvalue(z2: float, scale, dof, var, es, tail: float, *, n_sims: int = 10_0
     scale = np.asarray(scale, dtype=np.float64)
     if scale.size == 0 or not np.isfinite(z2):
         return float("nan")
-    sims = _simulated_z2(scale, np.asarray(dof, dtype=np.float64), np.asarray(var, dtype=np.float64),
+    sims = simulated_z2(scale, np.asarray(dof, dtype=np.float64), np.asarray(var, dtype=np.float64),
                          np.asarray(es, dtype=np.float64), tail, int(n_sims), int(seed))
     return float(np.mean(sims <= z2))
 
