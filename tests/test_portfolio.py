@@ -11,7 +11,6 @@ from scipy import integrate, stats
 
 from marketcast.portfolio import PORTFOLIO_COLUMNS, portfolio_backtests, portfolio_risk
 
-
 # --- independent reference: loops over days, assets and window rows --------------------------------
 
 
@@ -60,17 +59,14 @@ def _reference(returns, vols, weights, dates, window, tails, notional, dofs=None
         base = [a for a in returns.columns
                 if weights.get(a, 0) != 0 and before[a].notna().all() and (live or pd.notna(realised[a]))]
 
-        def port_return(members):
-            if live or not members:
-                return math.nan
-            w = weights[members] / weights[members].sum()
-            return math.log(sum(w[a] * math.exp(realised[a]) for a in members))
-
-        def add(method, vol, risk, members):
-            ret = port_return(members)
+        def add(method, vol, risk, members, day=day, realised=realised):
+            ret = math.nan
+            if realised is not None and members:
+                w = weights[members] / weights[members].sum()
+                ret = math.log(sum(w[a] * math.exp(realised[a]) for a in members))
             for alpha, (v, e) in zip(tails, risk):
                 rows.append(dict(method=method, date=day, tail=alpha, volatility=vol, var=v, cvar=e, ret=ret,
-                                 breach=None if live else -notional * ret > v, assets=len(members)))
+                                 breach=None if realised is None else -notional * ret > v, assets=len(members)))
 
         z_all = _ewma_z(before[base], lam)
         for m, vol in vols.items():

@@ -30,6 +30,7 @@ days were asked for). The volatility models enter through their forecasts for da
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -99,10 +100,6 @@ def historical_var_es(scenarios: np.ndarray, tail: float, notional: float = 1.0)
     s = np.sort(np.asarray(scenarios, dtype=np.float64))
     k = max(1, math.ceil(s.size * tail - 1e-9))
     return float(-notional * s[k - 1]), float(-notional * s[:k].mean())
-
-
-def _log_portfolio_return(r: np.ndarray, w: np.ndarray) -> np.ndarray:
-    return np.log1p(np.expm1(r) @ w)
 
 
 def _varcov_dof(dof_row: np.ndarray | None, exposure: np.ndarray) -> float:
@@ -217,62 +214,65 @@ def portfolio_risk(
             rows["assets"].append(n_in)
 
     nan_risk = [(math.nan, math.nan)] * len(tails)
+    # Full-width arrays with zero weight outside a day's members keep the loop free of column copies.
+    r0 = np.where(np.isfinite(r_all), r_all, 0.0)
+    growth = np.expm1(r0)
+    missing = np.vstack([np.zeros((1, r_all.shape[1])), np.cumsum(~np.isfinite(r_all), axis=0)])
+    w0 = np.where(np.isfinite(w_all), w_all, 0.0)
+    usable = w0 != 0
+
+    @functools.lru_cache(maxsize=256)
+    def unit_risk(nu: float) -> list[tuple[float, float]]:  # VaR and ES per unit of volatility
+        return [(value_at_risk(1.0, nu, t, notional), conditional_value_at_risk(1.0, nu, t, notional)) for t in tails]
+
+    def weights_of(member):
+        w = np.where(member, w0, 0.0)
+        return w / w.sum()
+
+    def realised_of(today, member):
+        if today is None or not member.any():
+            return math.nan
+        return float(np.log1p(today @ weights_of(member)))
+
     for j, day in enumerate(dates):
         pos = int(index.searchsorted(day, side="left"))
         if pos < window:
             raise ValueError(f"{day.date()}: {pos} rows of returns before it, the window needs {window}")
-        win = r_all[pos - window:pos]
-        today = r_all[pos] if pos < len(index) and index[pos] == day else None
         live = pos >= len(index)
-        base = np.isfinite(w_all) & (w_all != 0) & np.all(np.isfinite(win), axis=0)
+        base = usable & (missing[pos] - missing[pos - window] == 0)
         if not live:
-            base &= np.isfinite(today) if today is not None else np.zeros_like(base)
-        z_all = ewma_standardized(win[:, base], ewma_lambda)
-        cols = np.flatnonzero(base)
+            base &= np.isfinite(r_all[pos]) if index[pos] == day else False
+        z = ewma_standardized(r0[pos - window:pos], ewma_lambda)
+        today = None if live else growth[pos]
 
-        def realised_of(member):
-            if live or not member.any():
-                return math.nan
-            w = w_all[member] / w_all[member].sum()
-            return float(_log_portfolio_return(today[member], w))
-
-        per_model = {}
+        members = {}
         for m in models:
-            s = vol[m][j]
-            ok = np.isfinite(s[cols]) & (s[cols] > 0)
-            per_model[m] = ok
+            s_m = vol[m][j]
+            members[m] = base & np.isfinite(s_m) & (s_m > 0)
         for m in models:
-            ok = per_model[m]
-            member = np.zeros_like(base)
-            member[cols[ok]] = True
-            if not ok.any():
+            member = members[m]
+            if not member.any():
                 emit(f"varcov:{m}", day, math.nan, nan_risk, math.nan, 0)
                 continue
-            w = w_all[cols[ok]] / w_all[cols[ok]].sum()
-            a = w * vol[m][j][cols[ok]]
-            sigma_p = ewma_portfolio_volatility(z_all[:, ok], a, ewma_lambda)
-            nu = _varcov_dof(dofs[m][j][cols[ok]] if m in dofs else None, a)
-            risk = [(value_at_risk(sigma_p, nu, t, notional), conditional_value_at_risk(sigma_p, nu, t, notional))
-                    for t in tails]
-            emit(f"varcov:{m}", day, sigma_p, risk, realised_of(member), int(ok.sum()))
+            a = weights_of(member) * np.where(member, vol[m][j], 0.0)
+            sigma_p = ewma_portfolio_volatility(z, a, ewma_lambda)
+            nu = _varcov_dof(dofs[m][j][member] if m in dofs else None, a[member])
+            risk = [(sigma_p * v, sigma_p * e) for v, e in unit_risk(nu)]
+            emit(f"varcov:{m}", day, sigma_p, risk, realised_of(today, member), int(member.sum()))
         if base.any():
-            w = w_all[base] / w_all[base].sum()
-            scen = _log_portfolio_return(win[:, base], w)
+            scen = np.log1p(growth[pos - window:pos] @ weights_of(base))
             emit("hs", day, float(np.std(scen, ddof=1)), [historical_var_es(scen, t, notional) for t in tails],
-                 realised_of(base), int(base.sum()))
+                 realised_of(today, base), int(base.sum()))
         else:
             emit("hs", day, math.nan, nan_risk, math.nan, 0)
         for m in models:
-            ok = per_model[m]
-            member = np.zeros_like(base)
-            member[cols[ok]] = True
-            if not ok.any():
+            member = members[m]
+            if not member.any():
                 emit(f"fhs:{m}", day, math.nan, nan_risk, math.nan, 0)
                 continue
-            w = w_all[cols[ok]] / w_all[cols[ok]].sum()
-            scen = _log_portfolio_return(z_all[:, ok] * vol[m][j][cols[ok]], w)
+            scen = np.log1p(np.expm1(z * np.where(member, vol[m][j], 0.0)) @ weights_of(member))
             emit(f"fhs:{m}", day, float(np.std(scen, ddof=1)), [historical_var_es(scen, t, notional) for t in tails],
-                 realised_of(member), int(ok.sum()))
+                 realised_of(today, member), int(member.sum()))
 
     out = pd.DataFrame(rows, columns=PORTFOLIO_COLUMNS)
     out["date"] = pd.to_datetime(out["date"])
