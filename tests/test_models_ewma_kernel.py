@@ -103,16 +103,24 @@ def test_more_alphas_than_the_kernel_takes_use_numpy(monkeypatch):
 
 
 def test_a_missing_kernel_is_said_once_and_numpy_serves(monkeypatch, caplog):
-    ewma._load_kernel.cache_clear()
-    monkeypatch.setattr(ewma.importlib, "import_module", lambda name: (_ for _ in ()).throw(ImportError("not built")))
+    from marketcast.models import _kernels
+
+    ewma._say_fallback.cache_clear()
+    monkeypatch.setattr(_kernels, "_load", lambda name: None)
     try:
-        with caplog.at_level(logging.WARNING, logger="marketcast.models.ewma"):
+        with caplog.at_level(logging.INFO, logger="marketcast.models.ewma"):
             assert ewma.kernel_in_use() == "numpy"
             z = np.abs(np.random.default_rng(4).standard_normal((2, 200)))
             res = ewma.dd_ewma(z)
             ewma.dd_ewma(z)
-        assert sum("not built" in r.getMessage() for r in caplog.records) == 1
+        said = [r for r in caplog.records if "not built" in r.getMessage()]
+        assert len(said) == 1 and said[0].levelno == logging.WARNING
         fess, _ = loop_ddewma(z[1])
         np.testing.assert_array_equal(res.fess[1], fess)
     finally:
-        ewma._load_kernel.cache_clear()
+        ewma._say_fallback.cache_clear()
+
+
+def test_the_one_switch_turns_it_off(monkeypatch):
+    monkeypatch.setenv("MARKETCAST_KERNELS", "off")
+    assert ewma.kernel_in_use() == "numpy"

@@ -19,6 +19,9 @@
  * in 8 accumulators, halves above), so that they too give NumPy's bits.
  */
 #define PY_SSIZE_T_CLEAN
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF /* gcc takes -ffp-contract=off from setup.py */
+#endif
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>

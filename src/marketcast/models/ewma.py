@@ -11,7 +11,8 @@ tenth of the window. Following Thavaneswaran, Paseka & Frank (2020).
 
 :func:`dd_ewma` runs the recursion itself, all alphas of a step at once, in C
 (``_ddewma_kernel.c``: one pass over each window, about 2-5 microseconds) or, where the
-extension is not built or ``MARKETCAST_DDEWMA_KERNEL=numpy`` is set, in NumPy across all windows
+extension is not built (a warning says so) or ``MARKETCAST_DDEWMA_KERNEL=numpy`` or
+``MARKETCAST_KERNELS=off`` is set, in NumPy across all windows
 and alphas (:func:`_smooth_numpy`, the reference: the same operations in the same order, so the
 same bits). :func:`ewma_paths` gives the whole paths in closed form,
 :math:`S_{c+j} = (1-\alpha)^j \bigl(S_c + \alpha \sum_{i=1}^{j} (1-\alpha)^{-i} Z_{c+i}\bigr)`,
@@ -21,21 +22,20 @@ in chunks short enough that :math:`(1-\alpha)^{-j}` stays far from overflow.
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from marketcast.errors import ModelError
+from marketcast.models import _kernels
 from marketcast.models.base import VolatilityForecast, VolatilityModel
 
 __all__ = ["ALPHA_GRID", "ewma_paths", "dd_ewma", "DDEWMAFit", "DDEWMA", "KERNEL_SWITCH", "kernel_in_use"]
 
 logger = logging.getLogger(__name__)
 
-#: ``MARKETCAST_DDEWMA_KERNEL=numpy`` runs the NumPy recursion instead of the C kernel.
+#: ``MARKETCAST_DDEWMA_KERNEL=numpy`` (or ``MARKETCAST_KERNELS=off``) runs NumPy instead of the C kernel.
 KERNEL_SWITCH = "MARKETCAST_DDEWMA_KERNEL"
 
 #: The paper's grid: 0.01 to 0.30 by 0.01.
@@ -83,20 +83,22 @@ def ewma_paths(z: np.ndarray, alphas: np.ndarray, s0: np.ndarray) -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=1)
-def _load_kernel():
-    try:
-        return importlib.import_module("marketcast.models._ddewma_kernel")
-    except ImportError:
-        logger.warning("dd-ewma: the C kernel (_ddewma_kernel) is not built; smoothing in NumPy "
-                       "(the same digits, about 10 times slower). Reinstall with a C compiler to build it.")
-        return None
+KERNEL = "_ddewma_kernel"
+
+
+@functools.lru_cache(maxsize=None)
+def _say_fallback(reason: str) -> None:
+    # Not built is worth a warning (a slower install than intended); a switch the user set, a note.
+    level = logging.WARNING if "not built" in reason else logging.INFO
+    logger.log(level, "dd-ewma: %s; window statistics and smoothing run in NumPy (the same digits, slower)", reason)
 
 
 def _kernel():
-    if os.environ.get(KERNEL_SWITCH, "").strip().lower() == "numpy":
-        return None
-    return _load_kernel()
+    reason = _kernels.fallback_reason(KERNEL)
+    if reason is None:
+        return _kernels.load_kernel(KERNEL)
+    _say_fallback(reason)
+    return None
 
 
 def kernel_in_use() -> str:
