@@ -123,6 +123,7 @@ def portfolio_risk(
     dof: dict[str, pd.DataFrame] | None = None,
     ewma_lambda: float = 0.94,
     seed: int = 0,
+    min_coverage: float = 0.9,
 ) -> pd.DataFrame:
     r"""One-day portfolio VaR and ES for each day in ``dates`` by three methods.
 
@@ -151,6 +152,8 @@ def portfolio_risk(
         :math:`\lambda` of the EWMA filter and correlation (RiskMetrics' 0.94).
     seed
         Accepted for a uniform interface; the three methods are deterministic.
+    min_coverage
+        Share of the window's rows on which an asset must have a return to be in (see below).
 
     Returns
     -------
@@ -173,15 +176,19 @@ def portfolio_risk(
             scenarios :math:`\rho_u = \log(1 + \sum_i w_i (e^{\hat\sigma^m_{i,t} z_{i,u}} - 1))`,
             VaR and ES by :func:`historical_var_es`; ``volatility`` is their standard deviation.
 
-        An asset is in a day's portfolio (``assets`` counts them) when its weight is non-zero, its
-        ``window`` returns before the day are all present, it has a return on the day (except the
-        live day) and, for a model's methods, a positive volatility forecast that day. ``return`` is
+        An asset is in a day's portfolio (``assets`` counts them) when its weight is non-zero, it
+        has returns on at least ``min_coverage`` of the window's rows, a return on the day (except
+        the live day) and, for a model's methods, a positive volatility forecast that day. Inside
+        the window a missing return counts as 0, no move on that row (an exchange holiday in a
+        universe of several calendars: the move is in the asset's next return). ``return`` is
         the realised :math:`\rho_t` (NaN on the live day), ``breach`` whether
         ``-notional * return > var`` (NA on the live day).
     """
     del seed  # no randomness here; kept so callers pass one settings dict everywhere
     if window < 2:
         raise ValueError(f"window must be at least 2 returns, got {window}")
+    if not 0.0 < min_coverage <= 1.0:
+        raise ValueError(f"min_coverage must be in (0, 1], got {min_coverage}")
     tails = tuple(float(t) for t in tails)
     for t in tails:
         if not 0.0 < t < 1.0:
@@ -239,7 +246,7 @@ def portfolio_risk(
         if pos < window:
             raise ValueError(f"{day.date()}: {pos} rows of returns before it, the window needs {window}")
         live = pos >= len(index)
-        base = usable & (missing[pos] - missing[pos - window] == 0)
+        base = usable & (window - (missing[pos] - missing[pos - window]) >= min_coverage * window)
         if not live:
             base &= np.isfinite(r_all[pos]) if index[pos] == day else False
         z = ewma_standardized(r0[pos - window:pos], ewma_lambda)
