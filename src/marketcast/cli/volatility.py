@@ -22,6 +22,7 @@ def volatility(
     models: str = typer.Option("dd-ewma", "--models", "-m", help="Comma-separated volatility models."),
     tail: float = typer.Option(0.05, "--tail", help="Tail probability p of VaR and CVaR."),
     notional: float = typer.Option(1000.0, "--notional", help="Position size for VaR and CVaR."),
+    refit_every: int = typer.Option(1, "--refit-every", help="Refit GARCH-type models every K days, filtering with fixed parameters in between (1: daily)."),
     jobs: int | None = typer.Option(None, "--jobs", "-j", help="Processes for NNAR/Prophet over many windows (default: all cores)."),
     seed: int | None = SeedOption,
     param: list[str] | None = ParamOption,
@@ -40,7 +41,7 @@ def volatility(
     prices = load_input(data, column, adjust_splits, quiet=quiet)
     with progress("volatility models", len(names), quiet) as tick:
         frame = rolling_volatility(prices, window=window, start=start, end=end, models=instances, tail=tail,
-                                   notional=notional, progress=tick, n_jobs=jobs)
+                                   notional=notional, progress=tick, n_jobs=jobs, refit_every=refit_every)
     title = (f"One-day-ahead volatility and risk: {prices.attrs.get('source')} "
              f"(window {window}, tail {tail:g}, notional {notional:g})")
     caption = "Each forecast uses only the returns up to the day before it (no look-ahead)."
