@@ -132,3 +132,19 @@ def test_fast_fit_from_a_poor_start_reaches_the_maximum():
     ref = arch_fit(x)
     fast = _garch_fast.fit(x, np.array([0, 0.2, 0.2, 0, 0.6, 20.0]), mean=False, o=0, dist_t=True)
     assert fast.loglik >= ref.loglikelihood - 1e-6 * abs(ref.loglikelihood)
+
+
+@pytest.mark.realdata
+def test_cli_refit_every(capsys, tmp_path):
+    import pandas as pd
+
+    from marketcast.cli import main
+
+    vix = str(data_file("VIX_History.csv"))
+    out = tmp_path / "v.csv"
+    assert main(["--quiet", "volatility", vix, "--from", "2021-05-18", "--to", "2021-05-24", "--models", "garch",
+                 "--refit-every", "3", "--out", str(out)]) == 0
+    nu = pd.read_csv(out)["dof"].to_numpy()
+    assert nu[0] == nu[1] == nu[2] and nu[3] == nu[4] and nu[2] != nu[3]  # refits on days 1 and 4
+    assert main(["--quiet", "volatility", vix, "--models", "garch", "--refit-every", "0"]) == 2
+    assert "refit-every" in capsys.readouterr().err
