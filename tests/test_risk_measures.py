@@ -86,3 +86,7 @@ def test_the_fast_t_quantile_and_density_are_scipys():
     for p in (0.001, 0.01, 0.05, 0.5, 0.975):
         np.testing.assert_array_equal(_t_ppf(p, nu), sst.t.ppf(p, nu))
     np.testing.assert_array_equal(_t_pdf(x, nu), sst.t.pdf(x, nu))
+    from marketcast.risk_measures import _norm_pdf, _norm_ppf
+
+    for p in (0.001, 0.01, 0.05, 0.5, 0.975):
+        assert _norm_ppf(p) == sst.norm.ppf(p) and _norm_pdf(_norm_ppf(p)) == sst.norm.pdf(sst.norm.ppf(p))

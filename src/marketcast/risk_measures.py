@@ -50,11 +50,21 @@ def _t_pdf(x: np.ndarray, nu: np.ndarray) -> np.ndarray:
     return stats.t.pdf(x, nu)
 
 
+def _norm_ppf(p: float) -> float:
+    """``scipy.stats.norm.ppf(p)`` (its own ``special.ndtri``) without the generic handling."""
+    return float(special.ndtri(p)) if 0.0 < p < 1.0 else float(stats.norm.ppf(p))
+
+
+def _norm_pdf(x: float) -> float:
+    """``scipy.stats.norm.pdf(x)``: scipy's own formula."""
+    return float(np.exp(-x**2 / 2.0) / np.sqrt(2 * np.pi))
+
+
 def standardized_t_quantile(p: float, dof: np.ndarray | float) -> np.ndarray | float:
     r"""Quantile of the unit-variance t, :math:`\sqrt{(\nu-2)/\nu}\,F^{-1}(p, \nu)`; normal where ``dof`` is inf."""
     nu = np.asarray(dof, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        q = np.where(np.isinf(nu), stats.norm.ppf(p), _t_ppf(p, np.where(np.isinf(nu), 3.0, nu))
+        q = np.where(np.isinf(nu), _norm_ppf(p), _t_ppf(p, np.where(np.isinf(nu), 3.0, nu))
                      * np.sqrt(np.where(np.isinf(nu), 1.0, (nu - 2.0) / nu)))
     return q if q.ndim else float(q)
 
@@ -85,8 +95,8 @@ def conditional_value_at_risk(volatility, dof, tail: float = 0.05, notional: flo
     finite = np.where(np.isinf(nu), 3.0, nu)
     q = _t_ppf(tail, finite)
     t_part = np.sqrt((finite - 2.0) / finite) * _t_pdf(q, finite) / tail * (finite + q * q) / (finite - 1.0)
-    z = stats.norm.ppf(tail)
-    factor = np.where(np.isinf(nu), stats.norm.pdf(z) / tail, t_part)
+    z = _norm_ppf(tail)
+    factor = np.where(np.isinf(nu), _norm_pdf(z) / tail, t_part)
     out = notional * sigma * factor
     return out if np.ndim(out) else float(out)
 
