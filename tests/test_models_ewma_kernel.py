@@ -124,3 +124,13 @@ def test_a_missing_kernel_is_said_once_and_numpy_serves(monkeypatch, caplog):
 def test_the_one_switch_turns_it_off(monkeypatch):
     monkeypatch.setenv("MARKETCAST_KERNELS", "off")
     assert ewma.kernel_in_use() == "numpy"
+
+
+def test_window_stats_kernel_reads_overlapping_rolling_windows_in_place():
+    r = np.random.default_rng(11).standard_t(4, 900) * 0.02
+    view = np.lib.stride_tricks.sliding_window_view(r, 504)[::3]  # rows 24 bytes apart, overlapping
+    fast = window_stats(view)
+    for a, b in zip((fast.mean, fast.rho, fast.cdf_mean, fast.z), numpy_stats(np.ascontiguousarray(view))):
+        np.testing.assert_array_equal(a, b)
+    one = window_stats(view[5])
+    np.testing.assert_array_equal(one.z[0], fast.z[5])

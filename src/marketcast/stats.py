@@ -195,10 +195,13 @@ def window_stats(windows: np.ndarray) -> WindowStats:
     w = np.atleast_2d(np.asarray(windows, dtype=np.float64))
     kernel = _kernel()
     if kernel is not None and w.ndim == 2 and w.shape[1] > 0:
-        w = np.ascontiguousarray(w)
+        if w.strides[1] != 8 or w.strides[0] < 8 or w.strides[0] % 8:
+            w = np.ascontiguousarray(w)
         m, k = w.shape
         mean, rho, f, z = np.empty(m), np.empty(m), np.empty(m), np.empty((m, k))
-        kernel.stats(m, k, w.ctypes.data, mean.ctypes.data, rho.ctypes.data, f.ctypes.data, z.ctypes.data)
+        # Rows need not be contiguous with each other: a rolling view's windows overlap in memory.
+        kernel.stats(m, k, w.strides[0] // 8 if m > 1 else k, w.ctypes.data, mean.ctypes.data, rho.ctypes.data,
+                     f.ctypes.data, z.ctypes.data)
         return WindowStats(mean, rho, f, np.atleast_1d(t_dof_from_sign_correlation(rho)), z)
     mean = w.mean(axis=-1)
     rho = np.atleast_1d(sign_correlation(w))

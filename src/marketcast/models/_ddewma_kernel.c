@@ -13,10 +13,11 @@
  * smooth(m, k, a, l, z, s0, alpha, oma, fess, last): z (m, k), s0 (m), alpha and oma = 1 - alpha
  * (a), fess and last (m, a), all C-contiguous doubles given by address.
  *
- * stats(m, k, w, mean, rho, cdf, z): the window statistics of stats.window_stats (mean, sign
+ * stats(m, k, stride, w, mean, rho, cdf, z): the window statistics of stats.window_stats (mean, sign
  * correlation of eq. 3, F at the mean, sample volatilities Z_t) in one pass per window. Its sums
  * are NumPy's pairwise summation (numpy/_core/src/umath/loops_utils.h.src: blocks of up to 128
- * in 8 accumulators, halves above), so that they too give NumPy's bits.
+ * in 8 accumulators, halves above), so that they too give NumPy's bits. Window i starts at
+ * w + i * stride (doubles), so that overlapping rolling windows need no copy.
  */
 #define PY_SSIZE_T_CLEAN
 #if defined(__clang__)
@@ -147,10 +148,10 @@ static void stats_window(Py_ssize_t k, const double *restrict w, double *restric
 
 static PyObject *stats(PyObject *self, PyObject *args) {
     (void)self;
-    Py_ssize_t m, k;
+    Py_ssize_t m, k, stride;
     unsigned long long w, mean, rho, cdf, z;
-    if (!PyArg_ParseTuple(args, "nnKKKKK", &m, &k, &w, &mean, &rho, &cdf, &z)) return NULL;
-    if (m < 0 || k < 1) {
+    if (!PyArg_ParseTuple(args, "nnnKKKKK", &m, &k, &stride, &w, &mean, &rho, &cdf, &z)) return NULL;
+    if (m < 0 || k < 1 || stride < 1) {
         PyErr_SetString(PyExc_ValueError, "ddewma stats: bad dimensions");
         return NULL;
     }
@@ -158,7 +159,7 @@ static PyObject *stats(PyObject *self, PyObject *args) {
     if (buf == NULL) return PyErr_NoMemory();
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < m; i++)
-        stats_window(k, DPTR(w) + i * k, buf, DPTR(mean) + i, DPTR(rho) + i, DPTR(cdf) + i, DPTR(z) + i * k);
+        stats_window(k, DPTR(w) + i * stride, buf, DPTR(mean) + i, DPTR(rho) + i, DPTR(cdf) + i, DPTR(z) + i * k);
     Py_END_ALLOW_THREADS
     free(buf);
     Py_RETURN_NONE;
@@ -185,7 +186,7 @@ static PyMethodDef methods[] = {
     {"smooth", smooth, METH_VARARGS,
      "smooth(m, k, a, l, z, s0, alpha, oma, fess, last): DD-EWMA's FESS and last value for m windows x a alphas"},
     {"stats", stats, METH_VARARGS,
-     "stats(m, k, w, mean, rho, cdf, z): mean, sign correlation, F(mean) and sample volatilities of m windows"},
+     "stats(m, k, stride, w, mean, rho, cdf, z): mean, sign correlation, F(mean) and sample volatilities of m windows"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_ddewma_kernel",
