@@ -65,7 +65,8 @@ def test_the_likelihood_and_gradient_are_archs(o, mean, dist):
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize("name,model", [("AAPL", "garch"), ("XOM", "garch"), ("JPM", "gjr-garch"), ("VIX", "garch")])
+@pytest.mark.parametrize("name,model", [("AAPL", "garch"), ("XOM", "garch"), ("JPM", "gjr-garch"), ("VIX", "garch"),
+                                        ("ABMD", "garch")])  # ABMD: two basins; a warm start alone stays in the lower
 def test_daily_refits_reach_archs_maximum_and_forecast(name, model):
     # 25 consecutive days, each refitted from the day before; arch fits each one from its own start.
     o = 1 if model == "gjr-garch" else 0

@@ -283,6 +283,41 @@ def fit(y: np.ndarray, start: np.ndarray, *, mean: bool, o: int, dist_t: bool, b
     return _slsqp(y, p, lo, hi, free, o, dist_t, bc, mean, steps, evaluate)
 
 
+def grid_starts(y: np.ndarray, *, mean: bool, o: int, dist_t: bool, nu: float) -> np.ndarray:
+    """arch's grid of GARCH starting values (alpha, gamma in .01/.05/.1/.2, persistence .5/.7/.9/.98,
+    omega = v (1 - persistence)), rows in ``NAMES`` order with ``nu`` for the t."""
+    mu = float(y.mean()) if mean else 0.0
+    v = float(np.mean((y - mu) ** 2))
+    rows = []
+    for alpha in (0.01, 0.05, 0.1, 0.2):
+        for gamma in ((0.01, 0.05, 0.1, 0.2) if o else (0.0,)):
+            for persistence in (0.5, 0.7, 0.9, 0.98):
+                beta = persistence - alpha - gamma / 2.0
+                if beta > 0:
+                    rows.append([mu, v * (1 - persistence), alpha, gamma, beta, nu if dist_t else 0.0])
+    return np.array(rows)
+
+
+def fit_checked(y: np.ndarray, start: np.ndarray, *, mean: bool, o: int, dist_t: bool) -> FastFit:
+    """:func:`fit` from ``start``, then a check that no other basin is plainly higher: where a point of
+    arch's starting grid already beats the optimum found, Newton also climbs from the best grid
+    point and the higher of the two maxima wins (a warm start can sit in yesterday's basin after
+    the likelihood's shape has changed)."""
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    bc = backcast(y - (y.mean() if mean else 0.0))
+    best = fit(y, start, mean=mean, o=o, dist_t=dist_t, bc=bc)
+    kernel = _kernel()
+    grid = grid_starts(y, mean=mean, o=o, dist_t=dist_t, nu=float(best.params[5]) if dist_t else 0.0)
+    values = np.array([loglik(y, g, dist_t, bc, False, kernel)[0] for g in grid])
+    values[~np.isfinite(values)] = -np.inf
+    if not best.converged or values.max() > best.loglik - 1e-3 * abs(best.loglik):
+        for k in np.argsort(values)[::-1][:2]:
+            other = fit(y, grid[k], mean=mean, o=o, dist_t=dist_t, bc=bc)
+            if other.converged and other.loglik > best.loglik:
+                best = other
+    return best
+
+
 def _slsqp(y, p, lo, hi, free, o, dist_t, bc, mean, steps, evaluate) -> FastFit:
     """SLSQP with the analytic gradient and arch's constraints, from ``p`` (or arch-like starting values)."""
     if p is None:

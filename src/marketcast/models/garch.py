@@ -77,7 +77,7 @@ def fit_garch(returns: np.ndarray, *, o: int = 0, mean: str = "zero", dist: str 
         y = SCALE * np.asarray(returns, dtype=np.float64)
         p0 = np.array([start.mu, start.omega, start.alpha, start.gamma, start.beta, start.nu if dist == "t" else 0.0])
         with np.errstate(all="ignore"):
-            fast = _garch_fast.fit(y, p0, mean=mean == "constant", o=o, dist_t=dist == "t")
+            fast = _garch_fast.fit_checked(y, p0, mean=mean == "constant", o=o, dist_t=dist == "t")
         if fast.converged and np.isfinite(fast.loglik) and fast.variance > 0:
             return _from_params(fast.params, fast.variance, dist, True)
     from arch import arch_model
