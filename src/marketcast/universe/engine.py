@@ -79,7 +79,7 @@ def connect(engine: Engine, echo: Callable[[str], None]):
         if "://" not in address:
             address = f"tcp://{address}"
         try:
-            client = Client(address, timeout="10s", set_as_default=False)
+            client = Client(address, timeout="5s", set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise DataError(f"--scheduler {engine.scheduler}: cannot reach the scheduler "
                             f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None

@@ -186,6 +186,11 @@ def risk(
         "assets": {"universe": len(specs)},
         "versions": versions(),
     }
+    client = None
+    if engine.kind == "scheduler":  # an unreachable scheduler fails before DIR is touched
+        from marketcast.universe.engine import connect
+
+        client, _ = connect(engine, say)
     tmp = None
     if out is None:
         tmp = tempfile.mkdtemp(prefix="marketcast-risk-")
@@ -203,10 +208,12 @@ def risk(
 
             have = sum(part_path(parts, s, settings).exists() for s in specs)
             say(f"resuming: {have} of {len(specs)} assets already written, computing {len(specs) - have}")
-        summaries = run_assets(specs, settings, str(parts), engine, progress=progress, echo=say)
+        summaries = run_assets(specs, settings, str(parts), engine, progress=progress, echo=say, client=client)
         assets, backtests, failures, returns, metas = combine_parts(summaries)
         portfolio, port_tests = portfolio_tables(assets, returns, w, settings)
     finally:
+        if client is not None:
+            client.close()
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     constituents = load_constituents(universe)
