@@ -128,11 +128,12 @@ def portfolio_tables(assets: pd.DataFrame, returns: pd.DataFrame, weights: pd.Se
                           dates=dates, window=settings.window, tails=settings.tails, notional=settings.notional,
                           dof={k: v.reindex(columns=w.index) for k, v in dof.items()}, seed=settings.seed)
     tests = []
+    # No volatility given: the ES p-value simulates each day's t implied by the method's own VaR
+    # and ES, a law every method has (HS and FHS have no parametric one).
     for (method, tail), g in port.groupby(["method", "tail"], sort=False):
         g = g.sort_values("date")
         row = backtest_var_es(g["return"].to_numpy(np.float64), g["var"].to_numpy(np.float64),
                               g["cvar"].to_numpy(np.float64), tail=float(tail), notional=settings.notional,
-                              volatility=g["volatility"].to_numpy(np.float64), dof=None,
                               n_sims=settings.n_sims, seed=settings.seed)
         tests.append({"method": method, "tail": float(tail), **row})
     return port, pd.DataFrame(tests, columns=cols)
