@@ -111,6 +111,7 @@ def risk(
     n_sims: int = 10_000,
     seed: int = 0,
     report: bool = True,
+    client=None,
     progress: Callable[[int], None] | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> RiskResult:
@@ -127,7 +128,8 @@ def risk(
 
     Parameters mirror ``marketcast risk``: ``local`` runs in this process, ``scheduler`` on an
     existing Dask cluster, otherwise a LocalCluster of ``workers`` processes (default one per
-    core). With ``out`` the tables, ``manifest.json`` and ``report.html`` are written there and
+    core), or on ``client`` (a :class:`distributed.Client` of your own, left open). With ``out``
+    the tables, ``manifest.json`` and ``report.html`` are written there and
     ``resume`` computes only the assets missing from an interrupted run with the same settings.
     Every engine gives the same numbers. Bad settings raise a one-line
     :class:`~marketcast.errors.MarketcastError` before any work.
@@ -150,6 +152,10 @@ def risk(
                             refit_every=int(refit_every), notional=float(notional), n_sims=int(n_sims),
                             seed=int(seed)).check()
     engine = Engine.choose(local=local, workers=workers, scheduler=scheduler)
+    if client is not None:
+        if local or scheduler is not None or workers is not None:
+            raise DataError("client: give a Dask client or one of local, workers and scheduler, not both")
+        engine = Engine("client")
     if out is not None:
         out = _check_out(Path(out))
     if resume and out is None:
@@ -186,8 +192,8 @@ def risk(
         "assets": {"universe": len(specs)},
         "versions": versions(),
     }
-    client = None
-    if engine.kind == "scheduler":  # an unreachable scheduler fails before DIR is touched
+    own_client = engine.kind == "scheduler"
+    if own_client:  # an unreachable scheduler fails before DIR is touched
         from marketcast.universe.engine import connect
 
         client, _ = connect(engine, say)
@@ -212,11 +218,11 @@ def risk(
         assets, backtests, failures, returns, metas = combine_parts(summaries)
         portfolio, port_tests = portfolio_tables(assets, returns, w, settings)
     finally:
-        if client is not None:
+        if own_client:
             client.close()
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-    constituents = load_constituents(universe)
+    constituents = load_constituents(universe, specs)
     manifest.update(
         status="complete",
         finished=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

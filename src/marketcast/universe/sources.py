@@ -292,11 +292,13 @@ def asset_rows(spec: AssetSpec) -> int:
         return 0
 
 
-def load_constituents(universe: str | Path) -> pd.DataFrame | None:
-    """``constituents.csv`` (``Symbol, Name, Sector``) in the universe's folder or the one above it."""
+def load_constituents(universe: str | Path, specs: list[AssetSpec] | None = None) -> pd.DataFrame | None:
+    """``constituents.csv`` (``Symbol, Name, Sector``) in the universe's folder or the one above it
+    (or beside the files themselves, where the universe links to them)."""
     text = str(universe)
     if text.lower().startswith("store:"):
         return None
+    folders = [Path(s.location).parent for s in (specs or [])[:1] if s.kind != "store"]
     if Path(text).is_dir():
         folder = Path(text)
     elif _is_glob(text):
@@ -306,7 +308,8 @@ def load_constituents(universe: str | Path) -> pd.DataFrame | None:
         folder = Path(matches[0]).parent
     else:
         folder = Path(text).parent
-    for candidate in (folder / "constituents.csv", folder.parent / "constituents.csv"):
+    candidates = [f / "constituents.csv" for d in [folder, *folders] for f in (d, d.parent)]
+    for candidate in candidates:
         if candidate.is_file():
             try:
                 frame = pd.read_csv(candidate, dtype=str)
