@@ -81,6 +81,13 @@ class RiskSettings:
             raise DataError(f"--days must be at least 1, got {self.days}")
         if self.refit_every < 1:
             raise DataError(f"--refit-every must be at least 1, got {self.refit_every}")
+        if self.refit_every != 1:
+            import inspect
+
+            from marketcast.volatility import rolling_volatility
+
+            if "refit_every" not in inspect.signature(rolling_volatility).parameters:
+                raise ModelError("--refit-every: this version refits every day only (use 1)")
         if not self.notional > 0:
             raise DataError(f"--notional must be positive, got {self.notional:g}")
         if self.n_sims < 100:
