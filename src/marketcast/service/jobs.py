@@ -139,9 +139,10 @@ class JobStore:
 
 def _job_main(kind: str, params: dict, context: dict, conn) -> None:
     """Entry point of a job's process: run it, send ('progress', x), then ('result', r) or ('error', e)."""
-    from marketcast.service.pool import die_with_parent
+    from marketcast.service.pool import die_with_parent, name_process
 
     die_with_parent()
+    name_process(f"mcjob-{context['job_id'][:8]}")  # what `ps` and `top` show
     try:
         os.nice(10)
     except OSError:
@@ -198,7 +199,8 @@ class JobManager:
 
     def context_for(self, job: dict) -> dict:
         s = self.settings
-        ctx: dict[str, Any] = {"store": str(s.store) if s.store else None, "models_dir": str(s.models_dir)}
+        ctx: dict[str, Any] = {"store": str(s.store) if s.store else None, "models_dir": str(s.models_dir),
+                               "job_id": job["id"]}
         if job["kind"] == "train":
             ctx["model_id"] = job["params"]["id"]
         if job["kind"] == "risk":

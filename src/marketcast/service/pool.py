@@ -36,7 +36,18 @@ def die_with_parent() -> None:
         pass
 
 
+def name_process(name: str) -> None:
+    """Set the name ``ps`` shows (Linux, at most 15 bytes)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
+
+
 def _init_worker() -> None:
+    name_process("mcworker")
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops us
     # Thread counts stay the library's defaults, as in the CLI: GARCH-t's fit, for one, moves in
