@@ -32,7 +32,7 @@ _ERROR_TEXT = {400: "Bad request", 401: "Missing or wrong API key", 403: "The ke
 
 
 def _errors(*codes: int) -> dict:
-    return {c: {"model": schemas.ErrorBody, "description": _ERROR_TEXT[c]} for c in (*codes, 500)}
+    return {c: {"model": schemas.ErrorBody, "description": _ERROR_TEXT[c]} for c in sorted({*codes, 422, 500})}
 
 
 _SECURED = (401, 403)
@@ -171,13 +171,9 @@ def create_app(settings=None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # not UTF-8, say
+            return _error(request, 422, "the body is not valid JSON", "body")
         return _error(request, exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def _bug(request: Request, exc: Exception):
-        rid = _request_id(request)
-        log.error("request %s %s %s failed", rid, request.method, request.url.path, exc_info=exc)
-        return _error(request, 500, f"internal error; the service's log has the details under request id {rid}")
 
     # --- open endpoints ------------------------------------------------------------------------
     @app.get("/healthz", response_model=schemas.Health, tags=["operations"])
@@ -242,6 +238,19 @@ def create_app(settings=None) -> FastAPI:
         return Response(payload, media_type="application/json")
 
     # --- jobs ----------------------------------------------------------------------------------
+    def _check_job(body, models: list[str]) -> None:
+        """What a job would find wrong at once, answered now (422) rather than as a failed job."""
+        from marketcast.models.registry import parse_model_list, spec_of
+
+        field = "models" if isinstance(body, schemas.BacktestJobRequest) else "model"
+        with library.blame(field):
+            for name in models:
+                for part in parse_model_list(name.split("(", 1)[1].rstrip(")")) if "(" in name else []:
+                    spec_of(part, "price")
+                spec_of(name.split("(")[0], "price")
+        if body.series is not None:
+            library.prices_of(body.model_dump(include={"series"}, mode="json"), None)
+
     def _submit(request: Request, kind: str, params: dict, job_id: str | None = None) -> JSONResponse:
         job = app.state.jobs.submit(kind, params, getattr(request.state, "key_name", None), job_id)
         public = _public_job(job)
@@ -254,12 +263,14 @@ def create_app(settings=None) -> FastAPI:
               responses=job_responses, tags=["jobs"])
     async def backtest_job(request: Request, body: schemas.BacktestJobRequest):
         """A rolling-origin backtest (`marketcast backtest`) as a job."""
+        _check_job(body, body.models)
         return _submit(request, "backtest", body.model_dump(mode="json"))
 
     @app.post("/v1/jobs/train", dependencies=[WRITE], status_code=202, response_model=schemas.Job,
               responses={**job_responses, **_errors(409)}, tags=["jobs"])
     async def train_job(request: Request, body: schemas.TrainJobRequest):
         """Train a model and save it into the service's model folder under `id` (`marketcast train`)."""
+        _check_job(body, [body.model])
         job_id = uuid.uuid4().hex
         params = body.model_dump(mode="json")
         params["id"] = params.get("id") or f"{re.split(r'[^A-Za-z0-9_-]', body.model)[0] or 'model'}-{job_id[:8]}"

@@ -35,9 +35,11 @@ class ServiceMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         method = scope["method"]
         status_box = [500]
+        started = [False]
 
         async def send_wrapper(message):
             if message["type"] == "http.response.start":
+                started[0] = True
                 status_box[0] = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
@@ -54,6 +56,12 @@ class ServiceMiddleware:
                                              f"{self.max_body} bytes", request_id)
                 receive = _replay(body, receive)
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:  # a bug: the log gets the traceback, the client the request id only
+            log.error("request %s %s %s failed", request_id, method, scope.get("path"), exc_info=exc)
+            status_box[0] = 500
+            if not started[0]:
+                await self._reply(send_wrapper, 500, "internal error; the service's log has the details under "
+                                  f"request id {request_id}", request_id)
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
