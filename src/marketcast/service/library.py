@@ -117,17 +117,26 @@ def _value(v: Any) -> Any:
 
 def records(frame) -> list[dict]:
     """Rows of a frame as JSON-ready dicts: dates as ISO days, NaN and infinities as null."""
-    import pandas as pd
+    import numpy as np
 
+    # One array per column without building a Series each (pandas' private accessor where it has it).
+    column = getattr(frame, "_get_column_array", None) or (lambda i: frame.iloc[:, i].to_numpy())
     cols = {}
-    for col in frame.columns:
-        s = frame[col]
-        if pd.api.types.is_datetime64_any_dtype(s):
-            cols[col] = [None if pd.isna(x) else x.strftime("%Y-%m-%d") for x in s]
-        elif s.dtype.kind == "f":
-            cols[col] = [x if math.isfinite(x) else None for x in s.tolist()]
+    for i, col in enumerate(frame.columns):
+        arr = column(i)
+        kind = arr.dtype.kind
+        if kind == "M":
+            text = np.datetime_as_string(arr, unit="D").tolist()
+            cols[col] = [None if t == "NaT" else t for t in text]
+        elif kind == "f":
+            values = arr.tolist()
+            if not np.isfinite(arr).all():
+                values = [v if math.isfinite(v) else None for v in values]
+            cols[col] = values
+        elif kind in "iub":
+            cols[col] = arr.tolist()
         else:
-            cols[col] = [_value(x) for x in s.tolist()]
+            cols[col] = [_value(x) for x in arr.tolist()]
     names = list(cols)
     return [dict(zip(names, row)) for row in zip(*cols.values())]
 
