@@ -214,7 +214,7 @@ def test_bad_volatility_payloads(reader, vix, change, field, words):
     ({"model": "lstm", "params": {"hidden_size": 64}}, "params"),
     ({"model": "nonsense"}, "model"),
     ({}, "body"),
-    ({"model": "sma", "train_from": "2030-01-01"}, "start"),
+    ({"model": "sma", "train_from": "2030-01-01"}, "train_from"),
 ])
 def test_bad_forecast_payloads(reader, vix, body, field):
     _error(reader.post("/v1/forecast", json={"series": series_body(vix, 600), **body}), 422, field)

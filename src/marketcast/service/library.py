@@ -3,8 +3,8 @@ returns plain JSON-ready data. They run in the worker processes, never in the ev
 
 Library errors (:class:`~marketcast.errors.MarketcastError`) become a :class:`ServiceError` that
 names the request field at fault. The service holds no model logic: these functions only call
-the library (``marketcast.volatility``, the registry, ``marketcast.cli.forecast``'s helpers until
-``marketcast.api`` lands, ``marketcast.backtest``, ``marketcast.persistence``).
+the library's front door (:mod:`marketcast.api`), the model registry and
+:mod:`marketcast.persistence`.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ _FLAG = re.compile(r"^--([a-z-]+)")
 _FLAG_FIELDS = {"from": "start", "to": "end"}
 
 
-def _field_of(message: str, default: str | None) -> str | None:
+def _field_of(message: str, default: str | None, rows: str = "start") -> str | None:
     """The request field a library message is about: its CLI flag where it names one."""
     m = _FLAG.match(message)
     if m:
         flag = m.group(1)
         return _FLAG_FIELDS.get(flag, flag.replace("-", "_"))
     if "no trading days between" in message or "no rows between" in message:
-        return "start"
+        return rows
     return default
 
 
@@ -41,7 +41,7 @@ def _clean_message(message: str) -> str:
 
 
 @contextlib.contextmanager
-def blame(field: str | None, *, params: dict | None = None) -> Iterator[None]:
+def blame(field: str | None, *, params: dict | None = None, rows: str = "start") -> Iterator[None]:
     """Turn library errors raised inside into a :class:`ServiceError` naming ``field``.
 
     With user-given hyper-parameters a ``TypeError``/``ValueError`` from a model is also the
@@ -55,7 +55,7 @@ def blame(field: str | None, *, params: dict | None = None) -> Iterator[None]:
         raise
     except MarketcastError as exc:
         message = str(exc)
-        raise ServiceError(exc.http_status, _field_of(message, field), _clean_message(message)) from None
+        raise ServiceError(exc.http_status, _field_of(message, field, rows), _clean_message(message)) from None
     except (TypeError, ValueError, OverflowError) as exc:
         if not params:
             raise
@@ -164,127 +164,133 @@ def _check_names(names: list[str], target: str, field: str) -> None:
 
 def volatility(body: dict, store: str | None = None) -> bytes:
     """``POST /v1/volatility``: the rows of ``marketcast volatility`` as JSON."""
+    from marketcast import api
     from marketcast.models.registry import configured_models
-    from marketcast.volatility import rolling_volatility
 
     names = list(body["models"])
     _check_names(names, "volatility", "models")
-    params = _params(body)
+    params = dict(body.get("params") or {})
     with blame("params", params=params):
-        instances = configured_models(names, "volatility", params)
+        configured_models(names, "volatility", {**params, **({"seed": body["seed"]} if body.get("seed") is not None else {})})
     prices = prices_of(body, store)
-    with blame("series", params=body.get("params")):
-        frame = rolling_volatility(prices, window=body["window"], start=body.get("start"), end=body.get("end"),
-                                   models=instances, tail=body["tail"], notional=body["notional"], n_jobs=1)
+    with blame("series", params=params):
+        frame = api.volatility(prices, models=names, window=body["window"], start=body.get("start"),
+                               end=body.get("end"), tail=body["tail"], notional=body["notional"], jobs=1,
+                               seed=body.get("seed"), params=params)
     return dumps({"rows": records(frame)})
+
+
+def _price_model_check(body: dict, levels) -> dict:
+    """The model's name and hyper-parameters, checked as ``forecast``/``train`` will build it."""
+    from marketcast.fitting import price_model
+
+    _check_names([body["model"]], "price", "model")
+    params = _params(body, epochs=True)
+    with blame("params", params=params):
+        price_model(body["model"], params, levels=levels, calibration_windows=body["calibration_windows"],
+                    horizon=body["horizon"])
+    return params
+
+
+def _levels(body: dict):
+    from marketcast.models.base import check_levels
+
+    if not body.get("levels"):
+        return None
+    with blame("levels"):
+        return check_levels(body["levels"])
 
 
 def forecast(body: dict, models_dir: str, store: str | None = None) -> bytes:
     """``POST /v1/forecast``: fit (or load) a model and forecast, as ``marketcast forecast``."""
-    import pandas as pd
+    import warnings
 
-    from marketcast.cli.forecast import _is_training_data, build_model, forecast_frame, training_rows
-    from marketcast.models.base import check_levels
+    from marketcast import api
+    from marketcast.errors import MarketcastWarning
 
-    levels = None
-    if body.get("levels"):
-        with blame("levels"):
-            levels = check_levels(body["levels"])
-    prices = prices_of(body, store)
-    start = pd.Timestamp(body["train_from"]) if body.get("train_from") else None
-    end = pd.Timestamp(body["train_to"]) if body.get("train_to") else None
-    with blame("train_from"):
-        rows = training_rows(prices, start, end)
+    levels = _levels(body)
+    load = None
     if body.get("saved_model") is not None:
-        from marketcast.persistence import load_model
-
         if body.get("params") or body.get("seed") is not None or body.get("epochs") is not None:
             raise ServiceError(422, "saved_model", "a saved model is used as it is: drop params, seed and epochs")
         path = saved_model_dir(models_dir, body["saved_model"], field="saved_model")
         with blame("saved_model"):
-            fitted = load_model(path)
-        with blame("series"):
-            if not _is_training_data(fitted.manifest_, rows):
-                fitted.condition(rows)
-        if levels and not fitted.has_native_intervals:
-            raise ServiceError(422, "levels", f"{fitted.name}: this saved model has no prediction intervals; "
+            load = api.load_model(path)
+        if levels and not load.has_native_intervals:
+            raise ServiceError(422, "levels", f"{load.name}: this saved model has no prediction intervals; "
                                               "train it with levels to calibrate conformal intervals")
     else:
-        _check_names([body["model"]], "price", "model")
-        params = _params(body, epochs=True)
-        with blame("params", params=params):
-            fitted = build_model(body["model"], params, levels, body["calibration_windows"], body["horizon"])
-        with blame("series", params=params):
-            fitted.fit(rows)
-    with blame("horizon"):
-        frame = forecast_frame(fitted, body["horizon"], levels, prices)
-    return dumps({"rows": records(frame)})
+        params = _price_model_check(body, levels)
+    prices = prices_of(body, store)
+    with warnings.catch_warnings(record=True) as caught, blame("series", params=body.get("params"),
+                                                                rows="train_from"):
+        warnings.simplefilter("always", MarketcastWarning)
+        if load is not None:
+            frame = api.forecast(prices, load=load, horizon=body["horizon"], levels=levels,
+                                 train_from=body.get("train_from"), train_to=body.get("train_to"))
+        else:
+            frame = api.forecast(prices, model=body["model"], horizon=body["horizon"], levels=levels,
+                                 train_from=body.get("train_from"), train_to=body.get("train_to"),
+                                 params=params, calibration_windows=body["calibration_windows"])
+    notes = [str(w.message) for w in caught if issubclass(w.category, MarketcastWarning)]
+    return dumps({"rows": records(frame), **({"notes": notes} if notes else {})})
+
+
+def _factory(progress: Callable[[int, int], None] | None):
+    """A :data:`marketcast.api.ProgressFactory` that reports ``(done, total)`` to ``progress``."""
+
+    @contextlib.contextmanager
+    def factory(_description: str, total: int):
+        done = [0]
+
+        def tick(k: int = 1) -> None:
+            done[0] += k
+            if progress is not None and total:
+                progress(min(done[0], total), total)
+
+        yield tick
+
+    return factory
 
 
 def backtest(body: dict, store: str | None = None, progress: Callable[[int, int], None] | None = None) -> dict:
     """A backtest job: per-slice scores and their mean and SD, as ``marketcast backtest --out``."""
-    from marketcast.backtest import backtest as run_backtest, rolling_origins
+    from marketcast import api
     from marketcast.models.registry import configured_models
 
     names = list(body["models"])
     _check_names(names, "price", "models")
     params = _params(body)
     with blame("params", params=params):
-        instances = configured_models(names, "price", params)
+        configured_models(names, "price", params)
     prices = prices_of(body, store)
     settings = {k: body.get(k) for k in ("window", "horizon", "start", "step", "slices")}
-    with blame("series"):
-        n = len(rolling_origins(prices.index, source="series", **settings))
-    total, done = n * len(instances), [0]
-
-    def tick(k: int = 1) -> None:
-        done[0] += k
-        if progress is not None:
-            progress(done[0], total)
-
-    with blame("series", params=params):
-        result = run_backtest(prices, instances, progress=tick, **settings)
-    return {"scores": records(result.scores), "summary": records(result.summary())}
+    with blame("series", params=body.get("params")):
+        scores = api.backtest(prices, models=names, seed=body.get("seed"), params=body.get("params"),
+                              progress=_factory(progress), **settings)
+        summary = api.backtest_summary(scores)
+    return {"scores": records(scores), "summary": records(summary)}
 
 
 def train(body: dict, models_dir: str, model_id: str, store: str | None = None,
           progress: Callable[[int, int], None] | None = None) -> dict:
     """A train job: fit a model and save it into the model folder under ``model_id``."""
-    import pandas as pd
+    from marketcast import api
+    from marketcast.fitting import training_metrics
 
-    from marketcast.cli.forecast import build_model, training_metrics, training_rows
-    from marketcast.models.base import check_levels
-    from marketcast.persistence import save_model
-
-    levels = None
-    if body.get("levels"):
-        with blame("levels"):
-            levels = check_levels(body["levels"])
+    levels = _levels(body)
     target = saved_model_dir(models_dir, model_id, must_exist=False, field="id")
     if target.exists() and not body.get("overwrite"):
         raise ServiceError(409, "id", f"saved model '{model_id}' exists already (set overwrite)")
-    _check_names([body["model"]], "price", "model")
-    params = _params(body, epochs=True)
-    with blame("params", params=params):
-        model = build_model(body["model"], params, levels, body["calibration_windows"], body["horizon"])
+    params = _price_model_check(body, levels)
     prices = prices_of(body, store)
-    start = pd.Timestamp(body["train_from"]) if body.get("train_from") else None
-    end = pd.Timestamp(body["train_to"]) if body.get("train_to") else None
-    with blame("train_from"):
-        rows = training_rows(prices, start, end)
-    total, done = max(int(model.progress_units()), 0), [0]
-
-    def tick(k: int = 1) -> None:
-        done[0] += k
-        if progress is not None and total:
-            progress(min(done[0], total), total)
-
-    with blame("series", params=params):
-        model.fit(rows, progress=tick)
-    metrics = training_metrics(model)
-    save_model(model, target, data=rows, metrics=metrics)
-    return {"saved_model": model_id, "model": model.name, "rows": len(rows),
-            "first": rows.index[0].strftime("%Y-%m-%d"), "last": rows.index[-1].strftime("%Y-%m-%d"),
+    with blame("series", params=body.get("params"), rows="train_from"):
+        fitted = api.train(prices, model=body["model"], save=target, levels=levels, horizon=body["horizon"],
+                           train_from=body.get("train_from"), train_to=body.get("train_to"), params=params,
+                           calibration_windows=body["calibration_windows"], progress=_factory(progress))
+    metrics = training_metrics(fitted)
+    return {"saved_model": model_id, "model": fitted.name, "rows": int(fitted.n_obs_),
+            "first": fitted.first_date_.strftime("%Y-%m-%d"), "last": fitted.last_date_.strftime("%Y-%m-%d"),
             "metrics": {k: _value(v) for k, v in metrics.items()}}
 
 

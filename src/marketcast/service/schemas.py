@@ -157,6 +157,7 @@ class ForecastRow(BaseModel):
 
 class ForecastResponse(BaseModel):
     rows: list[ForecastRow]
+    notes: list[str] | None = Field(None, description="Warnings, e.g. too few calibration windows for a level.")
 
 
 class ModelSummary(BaseModel):
