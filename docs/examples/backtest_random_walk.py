@@ -44,6 +44,7 @@ table = slices.pivot(index="slice", columns="model", values="rmse")
 ax = table.plot(marker="o", figsize=(10, 4), logy=True)
 ax.set_ylabel("RMSE, 21 days ahead")
 ax.set_title("Rolling-origin backtest of the VIX")
+plt.show()
 table.mean()
 
 # %% [markdown]

@@ -50,9 +50,8 @@ print("reloaded network forecasts identically:", same)
 # trained on IBM from scratch for the same number of epochs.
 
 # %%
-ibm_train = ibm.loc[:"2020-12-31"]
-tuned = again.set_params(warm_start=True, epochs=3).fit(ibm_train)
-scratch = mc.get_model("cnn-lstm", epochs=3, seed=0).fit(ibm_train)
+tuned = mc.train(ibm, load=folder, fine_tune=True, epochs=3, train_to="2020-12-31")
+scratch = mc.train(ibm, model="cnn-lstm", epochs=3, seed=0, train_to="2020-12-31")
 
 fig, ax = plt.subplots(figsize=(8, 4))
 ax.plot(range(1, 4), model.history_["loss"], marker="o", label="SBIN, from scratch")
@@ -62,9 +61,16 @@ ax.plot(range(4, 7), scratch.history_["loss"], marker="o", label="IBM, from scra
 ax.set_xlabel("epoch")
 ax.set_ylabel("training MSE (normalised windows)")
 ax.legend()
+plt.show()
 
 # %% [markdown]
-# The next five business days of IBM after the training rows, from both IBM networks:
+# The next five business days of IBM after the training rows, from both IBM networks, beside the
+# prices that followed:
 
 # %%
-tuned.predict_frame(5, levels=(0.9,)).assign(actual=lambda f: ibm.reindex(f["date"]).to_numpy())
+import pandas as pd
+
+ahead = tuned.predict_frame(5)[["date", "point"]].rename(columns={"point": "fine-tuned"})
+ahead["from scratch"] = scratch.predict_frame(5)["point"].to_numpy()
+ahead["actual"] = ibm.reindex(pd.DatetimeIndex(ahead["date"])).to_numpy()
+ahead

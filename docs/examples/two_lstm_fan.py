@@ -50,6 +50,7 @@ ax.plot(fc["date"], fc["point"], color="C0", marker="o", label="forecast")
 ax.plot(fc["date"], fc["actual"], color="C3", marker="x", ls="", label="actual")
 ax.legend(loc="upper left", ncol=3)
 ax.set_title("Two-LSTM interval forecast of the VIX, 2021-04-19..23")
+plt.show()
 
 # %% [markdown]
 # How many of the five true prices each interval held:

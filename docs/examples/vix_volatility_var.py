@@ -57,6 +57,7 @@ for ax, (name, frame) in zip(axes, vol.dropna(subset=["return"]).groupby("model"
     ax.set_ylabel("loss on 1,000")
 axes[0].legend(loc="upper left", ncol=4)
 fig.tight_layout()
+plt.show()
 
 # %% [markdown]
 # Kupiec's test asks whether the breach rate is 5%; Christoffersen's whether breaches cluster; the Basel
