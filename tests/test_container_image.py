@@ -21,7 +21,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, data_file
 
 pytestmark = pytest.mark.slow
