@@ -10,11 +10,16 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY build/wheelhouse/deps /wheels
 RUN python3 -m venv /opt/marketcast \
  && /opt/marketcast/bin/pip install --no-index --find-links /wheels /wheels/*.whl \
- # torch's C++ headers and cmake files serve only extension builds; the packages' own test suites serve no one here.
  && site=/opt/marketcast/lib/python3.11/site-packages \
- && test -d "$site/torch" \
- && rm -rf "$site/torch/include" "$site/torch/share/cmake" \
- && find "$site" -depth -type d -name tests -exec rm -rf {} +
+ && test -d "$site/torch" -a -d "$site/pyarrow" \
+ # C++ headers, cmake files, test binaries and test suites serve building and testing the packages, not running them
+ && rm -rf "$site/torch/include" "$site/torch/share/cmake" "$site/torch/test" "$site/torch/testing/_internal" \
+ && find "$site/torch/bin" -type f ! -name torch_shm_manager -delete \
+ # pyarrow's Arrow Flight RPC and S3 file system: optional modules (pyarrow.fs imports S3 only if present)
+ && rm -rf "$site"/pyarrow/include "$site"/pyarrow/src "$site"/pyarrow/*flight* "$site"/pyarrow/*s3* \
+           "$site"/pyarrow/_pyarrow_cpp_tests* \
+ && find "$site" -depth -type d \( -name tests -o -name benchmarks \) -exec rm -rf {} + \
+ && find "$site" -type f \( -name '*.pyi' -o -name '*.pyx' -o -name '*.pxd' \) -delete
 
 # --- app: marketcast itself, on top ----------------------------------------------------------------------------
 FROM deps AS app
@@ -22,6 +27,9 @@ COPY build/wheelhouse/app /app
 RUN /opt/marketcast/bin/pip install --no-index --no-deps /app/*.whl \
  && /opt/marketcast/bin/pip check \
  && /opt/marketcast/bin/marketcast --version \
+ # what the trimming above must not have broken: torch's optimiser (imports torch._dynamo), pyarrow's formats
+ && /opt/marketcast/bin/python -c "import torch, pyarrow.fs, pyarrow.parquet, pyarrow.dataset, xgboost, prophet; \
+torch.optim.Adam([torch.zeros(1, requires_grad=True)]); import marketcast.models._lstm_kernel" \
  # what the wheel added, laid out to be copied over the environment in one layer
  && mkdir -p /staging/bin /staging/lib/python3.11/site-packages \
  && cp -a /opt/marketcast/bin/marketcast /staging/bin/ \
@@ -38,7 +46,7 @@ FROM ${BASE_IMAGE}
 RUN if ! ldconfig -p | grep -q 'libgomp.so.1 '; then \
       apt-get update && apt-get install -y --no-install-recommends libgomp1 && rm -rf /var/lib/apt/lists/*; \
     fi \
- && useradd --system --uid 10001 --user-group --home-dir /var/lib/marketcast --create-home \
+ && useradd --uid 10001 --no-log-init --user-group --home-dir /var/lib/marketcast --create-home \
       --shell /usr/sbin/nologin marketcast
 COPY --from=runtime-deps /opt/marketcast /opt/marketcast
 COPY --from=app /staging/ /opt/marketcast/
