@@ -12,8 +12,9 @@ RUN python3 -m venv /opt/marketcast \
  && /opt/marketcast/bin/pip install --no-index --find-links /wheels /wheels/*.whl \
  && site=/opt/marketcast/lib/python3.11/site-packages \
  && test -d "$site/torch" -a -d "$site/pyarrow" \
- # C++ headers, cmake files, test binaries and test suites serve building and testing the packages, not running them
- && rm -rf "$site/torch/include" "$site/torch/share/cmake" "$site/torch/test" "$site/torch/testing/_internal" \
+ # C++ headers, cmake files, test binaries and test suites serve building and testing the packages, not running
+ # them (torch.testing._internal stays: torch.utils.checkpoint imports it)
+ && rm -rf "$site/torch/include" "$site/torch/share/cmake" "$site/torch/test" \
  && find "$site/torch/bin" -type f ! -name torch_shm_manager -delete \
  # pyarrow's Arrow Flight RPC and S3 file system: optional modules (pyarrow.fs imports S3 only if present)
  && rm -rf "$site"/pyarrow/include "$site"/pyarrow/src "$site"/pyarrow/*flight* "$site"/pyarrow/*s3* \
