@@ -48,7 +48,7 @@ wheelhouse:
 	mkdir -p $(WHEELHOUSE)/app && mv $(WHEELHOUSE)/deps/marketcast-*.whl $(WHEELHOUSE)/app/
 
 image: wheelhouse
-	$(DOCKER) build --network host --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
+	$(DOCKER) build --force-rm --network host --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
 	@$(DOCKER) image inspect -f '{{.Size}}' $(IMAGE):$(VERSION) | awk '{printf "$(IMAGE):$(VERSION) %.0f MB\n", $$1/1e6}'
 
 # A Debian bookworm base with Python 3.11 from Debian's packages (debootstrap + docker import); kept once built.
