@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The CPU build of torch must go in first: a loose `torch` requirement would pull a CUDA build of several GB.
 TORCH  := torch==2.13.0
 
-.PHONY: install test test-fast demo bench clean wheelhouse image base-image
+.PHONY: install test test-fast demo bench docs clean wheelhouse image base-image
 
 install: $(STAMP)
 
@@ -29,6 +29,11 @@ demo: install
 
 bench: install
 	$(PY) benchmarks/run_all.py
+
+# The site, with the example notebooks executed on the real data; any warning fails the build.
+docs: install
+	NO_MKDOCS_2_WARNING=1 MARKETCAST_DATA_DIR="$${MARKETCAST_DATA_DIR:-$$(cd .. && pwd)/shared/data}" \
+		$(VENV)/bin/mkdocs build --strict --site-dir site
 
 # The container image (Dockerfile). Every wheel it needs is built or fetched here on the host, with the host's pip
 # configuration and certificates, into $(WHEELHOUSE); the image then installs from it with --no-index.
@@ -56,4 +61,4 @@ base-image:
 	deploy/docker/base-image.sh marketcast-base:bookworm
 
 clean:
-	rm -rf $(VENV) .pytest_cache .benchmarks build dist
+	rm -rf $(VENV) .pytest_cache .benchmarks build dist site

@@ -11,7 +11,6 @@ from scipy import integrate, stats
 
 from marketcast.portfolio import PORTFOLIO_COLUMNS, portfolio_backtests, portfolio_risk
 
-
 # --- independent reference: loops over days, assets and window rows --------------------------------
 
 
@@ -51,26 +50,25 @@ def _empirical(scen, alpha, notional):
     return -notional * var_q, -notional * sum(tail) / len(tail)
 
 
-def _reference(returns, vols, weights, dates, window, tails, notional, dofs=None, lam=0.94):
+def _reference(returns, vols, weights, dates, window, tails, notional, dofs=None, lam=0.94, coverage=0.9):
     rows = []
     for day in dates:
         before = returns[returns.index < day].iloc[-window:]
         live = day > returns.index[-1]
         realised = None if live else returns.loc[day]
         base = [a for a in returns.columns
-                if weights.get(a, 0) != 0 and before[a].notna().all() and (live or pd.notna(realised[a]))]
+                if weights.get(a, 0) != 0 and before[a].notna().sum() >= coverage * window
+                and (live or pd.notna(realised[a]))]
+        before = before.fillna(0.0)  # a missing return inside the window: no move that row
 
-        def port_return(members):
-            if live or not members:
-                return math.nan
-            w = weights[members] / weights[members].sum()
-            return math.log(sum(w[a] * math.exp(realised[a]) for a in members))
-
-        def add(method, vol, risk, members):
-            ret = port_return(members)
+        def add(method, vol, risk, members, day=day, realised=realised):
+            ret = math.nan
+            if realised is not None and members:
+                w = weights[members] / weights[members].sum()
+                ret = math.log(sum(w[a] * math.exp(realised[a]) for a in members))
             for alpha, (v, e) in zip(tails, risk):
                 rows.append(dict(method=method, date=day, tail=alpha, volatility=vol, var=v, cvar=e, ret=ret,
-                                 breach=None if live else -notional * ret > v, assets=len(members)))
+                                 breach=None if realised is None else -notional * ret > v, assets=len(members)))
 
         z_all = _ewma_z(before[base], lam)
         for m, vol in vols.items():
@@ -123,8 +121,9 @@ def synthetic():
                            [0.1, 0.2, 0.1, 0.0, 1.0]])
     r = pd.DataFrame(rng.multivariate_normal(np.zeros(5), cov, size=len(idx)) * (1 + 2 * (rng.random((90, 1)) < .1)),
                      index=idx, columns=list("abcde"))
-    r.iloc[:40, 2] = np.nan          # c starts late: out until it has a full window
+    r.iloc[:40, 2] = np.nan          # c starts late: out until it has returns on 90% of the window's rows
     r.iloc[87, 3] = np.nan           # d has no return on one forecast day (and then a hole in its window)
+    r.iloc[[60, 70], 1] = np.nan     # b misses two days (inside every window, 95% covered)
     dates = list(idx[-15:]) + [idx[-1] + pd.offsets.BDay(1)]
     vols = {m: pd.DataFrame(np.sqrt(np.diag(cov)) * f * (1 + 0.1 * rng.random((len(dates), 5))),
                             index=pd.DatetimeIndex(dates), columns=r.columns)
@@ -163,6 +162,21 @@ def test_an_asset_with_no_data_at_all_is_never_in(synthetic):
                          dates=dates[:2], window=40)
     base = portfolio_risk(r, vols, weights, dates=dates[:2], window=40)
     pd.testing.assert_frame_equal(got, base)
+
+
+def test_assets_on_two_calendars_stay_in(synthetic):
+    # Two exchanges with different holidays: each asset misses some rows of the joint calendar.
+    r, vols, weights, dates = synthetic
+    r = r.copy()
+    r.iloc[[20, 45, 60, 77], [0, 1]] = np.nan
+    r.iloc[[30, 50, 66], [3, 4]] = np.nan
+    common = [d for d in dates[:-1] if r.loc[d, ["a", "b", "d"]].notna().all()]
+    got = portfolio_risk(r, vols, weights, dates=common[-4:], window=40, tails=(0.05,))
+    ref = _reference(r, vols, weights.drop("zz"), common[-4:], 40, (0.05,), 1.0)
+    _compare(got, ref)
+    assert (got.loc[got["method"] == "hs", "assets"] >= 3).all()
+    strict = portfolio_risk(r, vols, weights, dates=common[-4:], window=40, tails=(0.05,), min_coverage=1.0)
+    assert (strict["assets"] < got["assets"]).all()
 
 
 def test_too_short_a_history_is_refused(synthetic):

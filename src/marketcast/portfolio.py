@@ -30,6 +30,7 @@ days were asked for). The volatility models enter through their forecasts for da
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -101,10 +102,6 @@ def historical_var_es(scenarios: np.ndarray, tail: float, notional: float = 1.0)
     return float(-notional * s[k - 1]), float(-notional * s[:k].mean())
 
 
-def _log_portfolio_return(r: np.ndarray, w: np.ndarray) -> np.ndarray:
-    return np.log1p(np.expm1(r) @ w)
-
-
 def _varcov_dof(dof_row: np.ndarray | None, exposure: np.ndarray) -> float:
     """The portfolio t's dof: the exposure-weighted mean of 1/dof (inf, the normal, without ``dof``)."""
     if dof_row is None:
@@ -126,6 +123,7 @@ def portfolio_risk(
     dof: dict[str, pd.DataFrame] | None = None,
     ewma_lambda: float = 0.94,
     seed: int = 0,
+    min_coverage: float = 0.9,
 ) -> pd.DataFrame:
     r"""One-day portfolio VaR and ES for each day in ``dates`` by three methods.
 
@@ -154,6 +152,8 @@ def portfolio_risk(
         :math:`\lambda` of the EWMA filter and correlation (RiskMetrics' 0.94).
     seed
         Accepted for a uniform interface; the three methods are deterministic.
+    min_coverage
+        Share of the window's rows on which an asset must have a return to be in (see below).
 
     Returns
     -------
@@ -176,15 +176,19 @@ def portfolio_risk(
             scenarios :math:`\rho_u = \log(1 + \sum_i w_i (e^{\hat\sigma^m_{i,t} z_{i,u}} - 1))`,
             VaR and ES by :func:`historical_var_es`; ``volatility`` is their standard deviation.
 
-        An asset is in a day's portfolio (``assets`` counts them) when its weight is non-zero, its
-        ``window`` returns before the day are all present, it has a return on the day (except the
-        live day) and, for a model's methods, a positive volatility forecast that day. ``return`` is
+        An asset is in a day's portfolio (``assets`` counts them) when its weight is non-zero, it
+        has returns on at least ``min_coverage`` of the window's rows, a return on the day (except
+        the live day) and, for a model's methods, a positive volatility forecast that day. Inside
+        the window a missing return counts as 0, no move on that row (an exchange holiday in a
+        universe of several calendars: the move is in the asset's next return). ``return`` is
         the realised :math:`\rho_t` (NaN on the live day), ``breach`` whether
         ``-notional * return > var`` (NA on the live day).
     """
     del seed  # no randomness here; kept so callers pass one settings dict everywhere
     if window < 2:
         raise ValueError(f"window must be at least 2 returns, got {window}")
+    if not 0.0 < min_coverage <= 1.0:
+        raise ValueError(f"min_coverage must be in (0, 1], got {min_coverage}")
     tails = tuple(float(t) for t in tails)
     for t in tails:
         if not 0.0 < t < 1.0:
@@ -217,62 +221,65 @@ def portfolio_risk(
             rows["assets"].append(n_in)
 
     nan_risk = [(math.nan, math.nan)] * len(tails)
+    # Full-width arrays with zero weight outside a day's members keep the loop free of column copies.
+    r0 = np.where(np.isfinite(r_all), r_all, 0.0)
+    growth = np.expm1(r0)
+    missing = np.vstack([np.zeros((1, r_all.shape[1])), np.cumsum(~np.isfinite(r_all), axis=0)])
+    w0 = np.where(np.isfinite(w_all), w_all, 0.0)
+    usable = w0 != 0
+
+    @functools.lru_cache(maxsize=256)
+    def unit_risk(nu: float) -> list[tuple[float, float]]:  # VaR and ES per unit of volatility
+        return [(value_at_risk(1.0, nu, t, notional), conditional_value_at_risk(1.0, nu, t, notional)) for t in tails]
+
+    def weights_of(member):
+        w = np.where(member, w0, 0.0)
+        return w / w.sum()
+
+    def realised_of(today, member):
+        if today is None or not member.any():
+            return math.nan
+        return float(np.log1p(today @ weights_of(member)))
+
     for j, day in enumerate(dates):
         pos = int(index.searchsorted(day, side="left"))
         if pos < window:
             raise ValueError(f"{day.date()}: {pos} rows of returns before it, the window needs {window}")
-        win = r_all[pos - window:pos]
-        today = r_all[pos] if pos < len(index) and index[pos] == day else None
         live = pos >= len(index)
-        base = np.isfinite(w_all) & (w_all != 0) & np.all(np.isfinite(win), axis=0)
+        base = usable & (window - (missing[pos] - missing[pos - window]) >= min_coverage * window)
         if not live:
-            base &= np.isfinite(today) if today is not None else np.zeros_like(base)
-        z_all = ewma_standardized(win[:, base], ewma_lambda)
-        cols = np.flatnonzero(base)
+            base &= np.isfinite(r_all[pos]) if index[pos] == day else False
+        z = ewma_standardized(r0[pos - window:pos], ewma_lambda)
+        today = None if live else growth[pos]
 
-        def realised_of(member):
-            if live or not member.any():
-                return math.nan
-            w = w_all[member] / w_all[member].sum()
-            return float(_log_portfolio_return(today[member], w))
-
-        per_model = {}
+        members = {}
         for m in models:
-            s = vol[m][j]
-            ok = np.isfinite(s[cols]) & (s[cols] > 0)
-            per_model[m] = ok
+            s_m = vol[m][j]
+            members[m] = base & np.isfinite(s_m) & (s_m > 0)
         for m in models:
-            ok = per_model[m]
-            member = np.zeros_like(base)
-            member[cols[ok]] = True
-            if not ok.any():
+            member = members[m]
+            if not member.any():
                 emit(f"varcov:{m}", day, math.nan, nan_risk, math.nan, 0)
                 continue
-            w = w_all[cols[ok]] / w_all[cols[ok]].sum()
-            a = w * vol[m][j][cols[ok]]
-            sigma_p = ewma_portfolio_volatility(z_all[:, ok], a, ewma_lambda)
-            nu = _varcov_dof(dofs[m][j][cols[ok]] if m in dofs else None, a)
-            risk = [(value_at_risk(sigma_p, nu, t, notional), conditional_value_at_risk(sigma_p, nu, t, notional))
-                    for t in tails]
-            emit(f"varcov:{m}", day, sigma_p, risk, realised_of(member), int(ok.sum()))
+            a = weights_of(member) * np.where(member, vol[m][j], 0.0)
+            sigma_p = ewma_portfolio_volatility(z, a, ewma_lambda)
+            nu = _varcov_dof(dofs[m][j][member] if m in dofs else None, a[member])
+            risk = [(sigma_p * v, sigma_p * e) for v, e in unit_risk(nu)]
+            emit(f"varcov:{m}", day, sigma_p, risk, realised_of(today, member), int(member.sum()))
         if base.any():
-            w = w_all[base] / w_all[base].sum()
-            scen = _log_portfolio_return(win[:, base], w)
+            scen = np.log1p(growth[pos - window:pos] @ weights_of(base))
             emit("hs", day, float(np.std(scen, ddof=1)), [historical_var_es(scen, t, notional) for t in tails],
-                 realised_of(base), int(base.sum()))
+                 realised_of(today, base), int(base.sum()))
         else:
             emit("hs", day, math.nan, nan_risk, math.nan, 0)
         for m in models:
-            ok = per_model[m]
-            member = np.zeros_like(base)
-            member[cols[ok]] = True
-            if not ok.any():
+            member = members[m]
+            if not member.any():
                 emit(f"fhs:{m}", day, math.nan, nan_risk, math.nan, 0)
                 continue
-            w = w_all[cols[ok]] / w_all[cols[ok]].sum()
-            scen = _log_portfolio_return(z_all[:, ok] * vol[m][j][cols[ok]], w)
+            scen = np.log1p(np.expm1(z * np.where(member, vol[m][j], 0.0)) @ weights_of(member))
             emit(f"fhs:{m}", day, float(np.std(scen, ddof=1)), [historical_var_es(scen, t, notional) for t in tails],
-                 realised_of(member), int(ok.sum()))
+                 realised_of(today, member), int(member.sum()))
 
     out = pd.DataFrame(rows, columns=PORTFOLIO_COLUMNS)
     out["date"] = pd.to_datetime(out["date"])

@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 
 from marketcast.cli._app import app
-from marketcast.cli._common import (AdjustOption, ColumnOption, OutOption, ParamOption, SeedOption, check_out, is_quiet,
-                                    load_input, parse_params, progress, write_or_print)
+from marketcast.cli._common import (AdjustOption, ColumnOption, OutOption, ParamOption, SeedOption, bars, check_out,
+                                    is_quiet, notes, parse_params, write_or_print)
 
 
 @app.command("volatility")
@@ -22,6 +22,7 @@ def volatility(
     models: str = typer.Option("dd-ewma", "--models", "-m", help="Comma-separated volatility models."),
     tail: float = typer.Option(0.05, "--tail", help="Tail probability p of VaR and CVaR."),
     notional: float = typer.Option(1000.0, "--notional", help="Position size for VaR and CVaR."),
+    refit_every: int = typer.Option(1, "--refit-every", help="Refit GARCH-type models every K days, filtering with fixed parameters in between (1: daily)."),
     jobs: int | None = typer.Option(None, "--jobs", "-j", help="Processes for NNAR/Prophet over many windows (default: all cores)."),
     seed: int | None = SeedOption,
     param: list[str] | None = ParamOption,
@@ -30,18 +31,17 @@ def volatility(
     out: Path | None = OutOption,
 ) -> None:
     """One-day-ahead volatility and risk (VaR, CVaR, MAD) for each day, from the preceding WINDOW returns."""
-    from marketcast.models.registry import configured_models, parse_model_list
-    from marketcast.volatility import VOLATILITY_COLUMNS, rolling_volatility
+    from marketcast import api
+    from marketcast.volatility import VOLATILITY_COLUMNS
 
     out = check_out(out)
-    names = parse_model_list(models)
-    instances = configured_models(names, "volatility", parse_params(param, seed, None))
     quiet = is_quiet(ctx)
-    prices = load_input(data, column, adjust_splits, quiet=quiet)
-    with progress("volatility models", len(names), quiet) as tick:
-        frame = rolling_volatility(prices, window=window, start=start, end=end, models=instances, tail=tail,
-                                   notional=notional, progress=tick, n_jobs=jobs)
-    title = (f"One-day-ahead volatility and risk: {prices.attrs.get('source')} "
+    with notes(quiet):
+        frame = api.volatility(data, models=models, window=window, start=start, end=end, tail=tail, notional=notional,
+                               jobs=jobs, params=parse_params(param, seed, None), column=column,
+                               adjust_splits=adjust_splits, progress=bars(quiet),
+                               refit_every=refit_every)
+    title = (f"One-day-ahead volatility and risk: {frame.attrs.get('source')} "
              f"(window {window}, tail {tail:g}, notional {notional:g})")
     caption = "Each forecast uses only the returns up to the day before it (no look-ahead)."
     write_or_print(frame, out, title=title, caption=caption, quiet=quiet,
