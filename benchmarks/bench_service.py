@@ -113,9 +113,17 @@ def load(port: int, requests: list[bytes], clients: int, seconds: float, server_
     latencies.sort()
     n = len(latencies)
     pick = (lambda q: latencies[min(n - 1, int(q * n))] * 1000) if n else (lambda q: float("nan"))
-    return {"clients": clients, "requests": n, "rps": n / wall, "p50": pick(0.5), "p99": pick(0.99),
-            "errors": len(errors), "first_errors": errors[:3],
-            "server_ms": server_cpu / max(n, 1) * 1000, "client_ms": client_cpu / max(n, 1) * 1000}
+    return {
+        "clients": clients,
+        "requests": n,
+        "rps": n / wall,
+        "p50": pick(0.5),
+        "p99": pick(0.99),
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        "server_ms": server_cpu / max(n, 1) * 1000,
+        "client_ms": client_cpu / max(n, 1) * 1000,
+    }
 
 
 def _in_process(series, window: int, seconds: float) -> dict:
@@ -123,12 +131,25 @@ def _in_process(series, window: int, seconds: float) -> dict:
     from marketcast.service import library
     from marketcast.volatility import rolling_volatility
 
-    body = {"series": {"dates": [d.strftime("%Y-%m-%d") for d in series.index], "prices": series.tolist()},
-            "models": ["dd-ewma"], "window": window, "start": None, "end": None, "tail": 0.05, "notional": 1000.0,
-            "seed": None, "params": {}, "symbol": None, "column": None, "adjust_splits": False}
+    body = {
+        "series": {"dates": [d.strftime("%Y-%m-%d") for d in series.index], "prices": series.tolist()},
+        "models": ["dd-ewma"],
+        "window": window,
+        "start": None,
+        "end": None,
+        "tail": 0.05,
+        "notional": 1000.0,
+        "seed": None,
+        "params": {},
+        "symbol": None,
+        "column": None,
+        "adjust_splits": False,
+    }
     out = {}
-    for name, fn in (("library call (rolling_volatility)", lambda: rolling_volatility(series, window=window, n_jobs=1)),
-                     ("service worker function (JSON in, JSON out)", lambda: library.volatility(body))):
+    for name, fn in (
+        ("library call (rolling_volatility)", lambda: rolling_volatility(series, window=window, n_jobs=1)),
+        ("service worker function (JSON in, JSON out)", lambda: library.volatility(body)),
+    ):
         fn()
         times = []
         stop = time.perf_counter() + seconds
@@ -139,17 +160,37 @@ def _in_process(series, window: int, seconds: float) -> dict:
             times.append(time.perf_counter() - t0)
         cpu = (time.process_time() - cpu0) / len(times)
         times.sort()
-        out[name] = {"calls": len(times), "rps": len(times) / sum(times), "p50": times[len(times) // 2] * 1000,
-                     "p99": times[min(len(times) - 1, int(0.99 * len(times)))] * 1000, "cpu_ms": cpu * 1000}
+        out[name] = {
+            "calls": len(times),
+            "rps": len(times) / sum(times),
+            "p50": times[len(times) // 2] * 1000,
+            "p99": times[min(len(times) - 1, int(0.99 * len(times)))] * 1000,
+            "cpu_ms": cpu * 1000,
+        }
     return out
 
 
 def _start_server(port: int, keys: Path, data: Path, workers: int) -> subprocess.Popen:
     code = "import sys; from marketcast.cli import main; sys.exit(main(sys.argv[1:]))"
-    args = [sys.executable, "-c", code, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers",
-            str(workers), "--data-dir", str(data), "--log-level", "warning"]
-    return subprocess.Popen(args, env={**os.environ, "MARKETCAST_API_KEYS": str(keys)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    args = [
+        sys.executable,
+        "-c",
+        code,
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--data-dir",
+        str(data),
+        "--log-level",
+        "warning",
+    ]
+    return subprocess.Popen(
+        args, env={**os.environ, "MARKETCAST_API_KEYS": str(keys)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
 
 
 def _wait_ready(port: int, proc: subprocess.Popen, deadline: float) -> None:
@@ -182,9 +223,14 @@ def main() -> None:
 
     vix = load_series(data_dir() / "VIX_History.csv")
     window = 504
-    series = vix.iloc[-(window + 1):]  # 504 returns: one forecast, the next business day
-    body = json.dumps({"series": {"dates": [d.strftime("%Y-%m-%d") for d in series.index],
-                                  "prices": series.tolist()}, "models": ["dd-ewma"], "window": window}).encode()
+    series = vix.iloc[-(window + 1) :]  # 504 returns: one forecast, the next business day
+    body = json.dumps(
+        {
+            "series": {"dates": [d.strftime("%Y-%m-%d") for d in series.index], "prices": series.tolist()},
+            "models": ["dd-ewma"],
+            "window": window,
+        }
+    ).encode()
     with tempfile.TemporaryDirectory(prefix="bench_service.") as tmp:
         keys = Path(tmp) / "keys"
         key = add_key(keys, "bench", "write")
@@ -196,8 +242,12 @@ def main() -> None:
             reference = _in_process(series, window, 2.0)
             import httpx
 
-            check = httpx.post(f"http://127.0.0.1:{port}/v1/volatility", content=body, timeout=30,
-                               headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+            check = httpx.post(
+                f"http://127.0.0.1:{port}/v1/volatility",
+                content=body,
+                timeout=30,
+                headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            )
             assert check.status_code == 200, check.text
             request = _request("POST", "/v1/volatility", port, key, body)
             # Each level and the light phase also spend ~1/4 of its time warming up; the job ~3 s starting.
@@ -210,20 +260,59 @@ def main() -> None:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    rows = [(name, "-", r["calls"], f"{r['rps']:.0f}", f"{r['p50']:.2f}", f"{r['p99']:.2f}", 0, f"{r['cpu_ms']:.2f}", "")
-            for name, r in reference.items()]
-    rows += [("POST /v1/volatility over HTTP", r["clients"], r["requests"], f"{r['rps']:.0f}", f"{r['p50']:.2f}",
-              f"{r['p99']:.2f}", r["errors"], f"{r['server_ms']:.2f}", f"{r['client_ms']:.2f}") for r in results]
-    rows += [("light GETs during a training job", light["clients"], light["requests"], f"{light['rps']:.0f}",
-              f"{light['p50']:.2f}", f"{light['p99']:.2f}", light["errors"], "", "")]
-    print_table(f"marketcast serve: DD-EWMA, {window}-return window, one day ({os.cpu_count()} cores, "
-                f"{args.workers} workers, {seconds:.1f} s per level, load generator on the same machine)",
-                rows, ("what", "clients", "requests", "req/s", "p50 ms", "p99 ms", "errors", "server CPU ms/req",
-                       "client CPU ms/req"))
+    rows = [
+        (name, "-", r["calls"], f"{r['rps']:.0f}", f"{r['p50']:.2f}", f"{r['p99']:.2f}", 0, f"{r['cpu_ms']:.2f}", "")
+        for name, r in reference.items()
+    ]
+    rows += [
+        (
+            "POST /v1/volatility over HTTP",
+            r["clients"],
+            r["requests"],
+            f"{r['rps']:.0f}",
+            f"{r['p50']:.2f}",
+            f"{r['p99']:.2f}",
+            r["errors"],
+            f"{r['server_ms']:.2f}",
+            f"{r['client_ms']:.2f}",
+        )
+        for r in results
+    ]
+    rows += [
+        (
+            "light GETs during a training job",
+            light["clients"],
+            light["requests"],
+            f"{light['rps']:.0f}",
+            f"{light['p50']:.2f}",
+            f"{light['p99']:.2f}",
+            light["errors"],
+            "",
+            "",
+        )
+    ]
+    print_table(
+        f"marketcast serve: DD-EWMA, {window}-return window, one day ({os.cpu_count()} cores, "
+        f"{args.workers} workers, {seconds:.1f} s per level, load generator on the same machine)",
+        rows,
+        (
+            "what",
+            "clients",
+            "requests",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "server CPU ms/req",
+            "client CPU ms/req",
+        ),
+    )
     try:
         load_avg = os.getloadavg()[0]
-        print(f"load average during the run's end: {load_avg:.1f} on {os.cpu_count()} cores "
-              "(above the core count, other work shared the machine and the wall-clock figures suffer)")
+        print(
+            f"load average during the run's end: {load_avg:.1f} on {os.cpu_count()} cores "
+            "(above the core count, other work shared the machine and the wall-clock figures suffer)"
+        )
     except OSError:
         pass
     for r in [*results, light]:
@@ -236,8 +325,12 @@ def _light_during_training(port: int, key: str, vix, seconds: float) -> dict:
     """/healthz, /v1/version and the job's own status at 8 clients while an LSTM trains."""
     import httpx
 
-    train = {"series": {"dates": [d.strftime("%Y-%m-%d") for d in vix.index[-800:]],
-                        "prices": vix.iloc[-800:].tolist()}, "model": "lstm", "epochs": 100_000, "seed": 0}
+    train = {
+        "series": {"dates": [d.strftime("%Y-%m-%d") for d in vix.index[-800:]], "prices": vix.iloc[-800:].tolist()},
+        "model": "lstm",
+        "epochs": 100_000,
+        "seed": 0,
+    }
     auth = {"Authorization": f"Bearer {key}"}
     job = httpx.post(f"http://127.0.0.1:{port}/v1/jobs/train", json=train, headers=auth, timeout=30).json()
     deadline = time.monotonic() + 15

@@ -28,8 +28,13 @@ def free_port() -> int:
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """``marketcast ARGS`` in a subprocess (stdout and stderr captured)."""
     code = "import sys; from marketcast.cli import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
 
 
 def make_keys(folder: Path) -> tuple[Path, str, str]:
@@ -44,17 +49,37 @@ def make_keys(folder: Path) -> tuple[Path, str, str]:
 
 
 class Server:
-    def __init__(self, data_dir: Path, keys_file: Path, *, workers: int = 1, extra: tuple[str, ...] = (),
-                 env: dict | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, keys_file: Path, *, workers: int = 1, extra: tuple[str, ...] = (), env: dict | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir.parent / f"server-{self.port}.log"
         code = "import sys; from marketcast.cli import main; sys.exit(main(sys.argv[1:]))"
-        args = [sys.executable, "-c", code, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                "--workers", str(workers), "--data-dir", str(data_dir), "--log-level", "warning", *extra]
+        args = [
+            sys.executable,
+            "-c",
+            code,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+            "--data-dir",
+            str(data_dir),
+            "--log-level",
+            "warning",
+            *extra,
+        ]
         self._log = open(self.log_path, "w")  # noqa: SIM115
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "MARKETCAST_API_KEYS": str(keys_file), **(env or {})})
+        self.proc = subprocess.Popen(
+            args,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "MARKETCAST_API_KEYS": str(keys_file), **(env or {})},
+        )
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 120) -> None:

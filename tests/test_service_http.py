@@ -55,6 +55,7 @@ def _error(response, status: int, field: str | None = "__any__"):
 
 # --- open endpoints and keys ---------------------------------------------------------------------
 
+
 def test_probes_and_metrics_are_open(server):
     with server.client() as c:
         assert c.get("/healthz").json() == {"status": "ok"}
@@ -106,6 +107,7 @@ def test_models(reader):
 
 # --- volatility and forecasts: the CLI's numbers -------------------------------------------------
 
+
 def _cli_frame(tmp_path, *args) -> pd.DataFrame:
     out = tmp_path / "cli.parquet"
     assert main([*args, "--out", str(out)]) == 0
@@ -128,13 +130,31 @@ def _compare(rows: list[dict], frame: pd.DataFrame, columns: list[str]) -> None:
 
 
 def test_volatility_equals_cli(reader, vix_path, vix, tmp_path):
-    body = {"series": series_body(vix), "models": ["dd-ewma", "garch"], "window": 504,
-            "start": "2021-05-18", "end": "2021-05-24", "tail": 0.05, "notional": 1000}
+    body = {
+        "series": series_body(vix),
+        "models": ["dd-ewma", "garch"],
+        "window": 504,
+        "start": "2021-05-18",
+        "end": "2021-05-24",
+        "tail": 0.05,
+        "notional": 1000,
+    }
     r = reader.post("/v1/volatility", json=body)
     assert r.status_code == 200, r.text
     rows = r.json()["rows"]
-    cli = _cli_frame(tmp_path, "volatility", str(vix_path), "--window", "504", "--from", "2021-05-18",
-                     "--to", "2021-05-24", "--models", "dd-ewma,garch")
+    cli = _cli_frame(
+        tmp_path,
+        "volatility",
+        str(vix_path),
+        "--window",
+        "504",
+        "--from",
+        "2021-05-18",
+        "--to",
+        "2021-05-24",
+        "--models",
+        "dd-ewma,garch",
+    )
     _compare(rows, cli, ["date", "model", "volatility", "var", "cvar", "mad", "rho", "dof", "alpha", "return"])
     assert rows[0]["date"] == "2021-05-18" and round(rows[0]["volatility"], 4) == 0.1677  # Table V
 
@@ -147,23 +167,45 @@ def test_volatility_defaults_forecast_the_next_business_day(reader, vix):
     assert pd.Timestamp(row["date"]) == vix.index[-1] + pd.offsets.BDay(1)
 
 
-@pytest.mark.parametrize("model, extra, columns", [
-    ("nnar", {"seed": 0}, ["point"]),  # stochastic: the same seed gives the CLI's digits
-    ("sma", {"levels": [0.9, 0.95]}, ["point", "lower_90", "upper_90", "lower_95", "upper_95"]),  # conformal
-])
+@pytest.mark.parametrize(
+    "model, extra, columns",
+    [
+        ("nnar", {"seed": 0}, ["point"]),  # stochastic: the same seed gives the CLI's digits
+        ("sma", {"levels": [0.9, 0.95]}, ["point", "lower_90", "upper_90", "lower_95", "upper_95"]),  # conformal
+    ],
+)
 def test_forecast_equals_cli(reader, vix_path, vix, tmp_path, model, extra, columns):
-    body = {"series": series_body(vix), "model": model, "horizon": 3, "train_from": "2019-04-25",
-            "train_to": "2021-04-16", **extra}
+    body = {
+        "series": series_body(vix),
+        "model": model,
+        "horizon": 3,
+        "train_from": "2019-04-25",
+        "train_to": "2021-04-16",
+        **extra,
+    }
     r = reader.post("/v1/forecast", json=body)
     assert r.status_code == 200, r.text
     flags = ["--seed", "0"] if "seed" in extra else ["--levels", "0.9,0.95"]
-    cli = _cli_frame(tmp_path, "forecast", str(vix_path), "--model", model, "--horizon", "3", *flags,
-                     "--train-from", "2019-04-25", "--train-to", "2021-04-16")
+    cli = _cli_frame(
+        tmp_path,
+        "forecast",
+        str(vix_path),
+        "--model",
+        model,
+        "--horizon",
+        "3",
+        *flags,
+        "--train-from",
+        "2019-04-25",
+        "--train-to",
+        "2021-04-16",
+    )
     _compare(r.json()["rows"], cli, ["date", "model", *columns, "actual"])
     assert r.json()["rows"][0]["date"] == "2021-04-19"
 
 
 # --- bad input: 4xx naming the field, never a traceback ------------------------------------------
+
 
 def _bad(vix, change):
     body = {"series": series_body(vix, 600), "window": 504}
@@ -178,6 +220,7 @@ def _set(path, value):
         for p in head:
             node = node[p]
         node[last] = value
+
     return change
 
 
@@ -206,16 +249,19 @@ def test_bad_volatility_payloads(reader, vix, change, field, words):
     assert words in body["detail"], body
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"model": "sma", "levels": [0.9, 1.0]}, "levels"),
-    ({"model": "sma", "levels": [0.0]}, "levels"),
-    ({"model": "sma", "horizon": 0}, "horizon"),
-    ({"model": "sma", "params": {"window": "wide"}}, "params"),
-    ({"model": "lstm", "params": {"hidden_size": 64}}, "params"),
-    ({"model": "nonsense"}, "model"),
-    ({}, "body"),
-    ({"model": "sma", "train_from": "2030-01-01"}, "train_from"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"model": "sma", "levels": [0.9, 1.0]}, "levels"),
+        ({"model": "sma", "levels": [0.0]}, "levels"),
+        ({"model": "sma", "horizon": 0}, "horizon"),
+        ({"model": "sma", "params": {"window": "wide"}}, "params"),
+        ({"model": "lstm", "params": {"hidden_size": 64}}, "params"),
+        ({"model": "nonsense"}, "model"),
+        ({}, "body"),
+        ({"model": "sma", "train_from": "2030-01-01"}, "train_from"),
+    ],
+)
 def test_bad_forecast_payloads(reader, vix, body, field):
     _error(reader.post("/v1/forecast", json={"series": series_body(vix, 600), **body}), 422, field)
 
@@ -223,7 +269,9 @@ def test_bad_forecast_payloads(reader, vix, body, field):
 def test_not_json_415_and_413(server, reader):
     _error(reader.post("/v1/volatility", content=b"dates,prices\n", headers={"Content-Type": "text/csv"}), 415, "body")
     _error(reader.post("/v1/volatility", data={"a": "b"}), 415, "body")
-    _error(reader.post("/v1/volatility", content=b"{not json", headers={"Content-Type": "application/json"}), 422, "body")
+    _error(
+        reader.post("/v1/volatility", content=b"{not json", headers={"Content-Type": "application/json"}), 422, "body"
+    )
     big = b'{"series": {"dates": [], "prices": [' + b"1.0," * (3 * 1024 * 1024) + b"1.0]}}"
     assert len(big) > 10 * 1024 * 1024
     _error(reader.post("/v1/volatility", content=big, headers={"Content-Type": "application/json"}), 413, "body")
@@ -244,8 +292,11 @@ def test_symbol_from_a_missing_store(reader):
 
 # --- ids: 404, and never a path outside the model folder -----------------------------------------
 
-@pytest.mark.parametrize("model_id", ["nope", "..", "...", ".hidden", "a%2F..%2F..%2Fetc", "%2e%2e",
-                                      "..%2F..%2Fetc%2Fpasswd", "x" * 300, "escape"])
+
+@pytest.mark.parametrize(
+    "model_id",
+    ["nope", "..", "...", ".hidden", "a%2F..%2F..%2Fetc", "%2e%2e", "..%2F..%2Fetc%2Fpasswd", "x" * 300, "escape"],
+)
 def test_saved_model_ids_cannot_escape(server, reader, model_id, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()

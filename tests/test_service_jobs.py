@@ -56,22 +56,53 @@ def server(keys):
 
 def test_backtest_job_equals_cli(server, keys, vix, vix_path, tmp_path):
     reader_key = keys[3]
-    body = {"series": series_body(vix), "models": ["sma", "naive"], "window": 504, "start": "2016-01-04",
-            "step": 64, "slices": 3, "horizon": 21}
+    body = {
+        "series": series_body(vix),
+        "models": ["sma", "naive"],
+        "window": 504,
+        "start": "2016-01-04",
+        "step": 64,
+        "slices": 3,
+        "horizon": 21,
+    }
     with server.client(reader_key) as c:
         r = c.post("/v1/jobs/backtest", json=body)
         assert r.status_code == 202, r.text
         job = r.json()
         assert job["state"] in ("queued", "running") and r.headers["location"] == job["url"]
-        assert job["params"]["series"] == {"rows": len(vix), "first": "1990-01-02",
-                                           "last": vix.index[-1].strftime("%Y-%m-%d")}
+        assert job["params"]["series"] == {
+            "rows": len(vix),
+            "first": "1990-01-02",
+            "last": vix.index[-1].strftime("%Y-%m-%d"),
+        }
         done = wait_for(c, job["url"])
         listed = [j["id"] for j in c.get("/v1/jobs").json()["jobs"]]
     assert done["state"] == "succeeded", done
     assert done["progress"] == 1.0 and done["started"] and done["finished"]
     out = tmp_path / "bt.parquet"
-    assert main(["backtest", str(vix_path), "--models", "sma,naive", "--window", "504", "--start", "2016-01-04",
-                 "--step", "64", "--slices", "3", "--horizon", "21", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "backtest",
+                str(vix_path),
+                "--models",
+                "sma,naive",
+                "--window",
+                "504",
+                "--start",
+                "2016-01-04",
+                "--step",
+                "64",
+                "--slices",
+                "3",
+                "--horizon",
+                "21",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     cli = pd.read_parquet(out)
     got = pd.DataFrame(done["result"]["scores"])
     for col in ("rmse", "mae"):
@@ -81,8 +112,14 @@ def test_backtest_job_equals_cli(server, keys, vix, vix_path, tmp_path):
 
 def test_train_job_saves_a_model_that_forecasts_like_the_cli(server, keys, vix, tmp_path):
     writer_key = keys[2]
-    body = {"series": series_body(vix), "model": "sma", "id": "sma-vix", "train_to": "2021-04-16",
-            "levels": [0.9], "horizon": 5}
+    body = {
+        "series": series_body(vix),
+        "model": "sma",
+        "id": "sma-vix",
+        "train_to": "2021-04-16",
+        "levels": [0.9],
+        "horizon": 5,
+    }
     with server.client(writer_key) as c:
         r = c.post("/v1/jobs/train", json=body)
         assert r.status_code == 202, r.text
@@ -97,16 +134,41 @@ def test_train_job_saves_a_model_that_forecasts_like_the_cli(server, keys, vix, 
         # The same id again: 409, unless overwrite.
         again = c.post("/v1/jobs/train", json=body)
         assert again.status_code == 409 and again.json()["field"] == "id"
-        fc = c.post("/v1/forecast", json={"series": series_body(vix), "saved_model": "sma-vix", "horizon": 3,
-                                          "levels": [0.9], "train_to": "2021-04-16"})
+        fc = c.post(
+            "/v1/forecast",
+            json={
+                "series": series_body(vix),
+                "saved_model": "sma-vix",
+                "horizon": 3,
+                "levels": [0.9],
+                "train_to": "2021-04-16",
+            },
+        )
         assert fc.status_code == 200, fc.text
     folder = server.url and (keys[0] / "data" / "models" / "sma-vix")
     assert (folder / "model.json").is_file() and not list(folder.glob("*.pkl"))
     out = tmp_path / "f.parquet"
     from conftest import data_file
 
-    assert main(["forecast", str(data_file("VIX_History.csv")), "--load", str(folder), "--horizon", "3",
-                 "--levels", "0.9", "--train-to", "2021-04-16", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "forecast",
+                str(data_file("VIX_History.csv")),
+                "--load",
+                str(folder),
+                "--horizon",
+                "3",
+                "--levels",
+                "0.9",
+                "--train-to",
+                "2021-04-16",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     cli = pd.read_parquet(out)
     got = pd.DataFrame(fc.json()["rows"])
     for col in ("point", "lower_90", "upper_90"):

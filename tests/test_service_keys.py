@@ -29,8 +29,11 @@ def test_keys_add_prints_the_key_last_and_stores_its_hash(tmp_path):
 def test_keys_add_errors(tmp_path):
     path = tmp_path / "keys"
     assert cli("keys", "add", "a", "--file", str(path)).returncode == 0
-    for args, words in ((("a",), "exists already"), (("b", "--scope", "admin"), "read or write"),
-                        (("bad name",), "key name")):
+    for args, words in (
+        (("a",), "exists already"),
+        (("b", "--scope", "admin"), "read or write"),
+        (("bad name",), "key name"),
+    ):
         done = cli("keys", "add", *args, "--file", str(path))
         assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr
     done = cli("keys", "add", "c", env={"MARKETCAST_API_KEYS": ""})

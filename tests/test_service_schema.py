@@ -13,8 +13,11 @@ import os
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                               status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from service_server import Server, make_keys
 
 EXAMPLES = int(os.environ.get("MARKETCAST_SCHEMA_EXAMPLES", "6"))
@@ -26,8 +29,7 @@ def no_undocumented_server_error(ctx, response, case):
         raise AssertionError(f"{response.status_code} from {case.method} {case.path}: {response.text[:500]}")
 
 
-CHECKS = [no_undocumented_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [no_undocumented_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +73,7 @@ def _run(case, server, who: str) -> None:
     case.call_and_validate(base_url=server.url, headers=headers, checks=CHECKS, timeout=120)
 
 
-_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-                     suppress_health_check=list(HealthCheck))
+_SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 
 
 @schema.parametrize()

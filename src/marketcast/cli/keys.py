@@ -28,7 +28,9 @@ def _keys_file(path: Path | None) -> Path:
 @app.command("add")
 def add(
     name: str = typer.Argument(..., help="Who or what the key is for (unique in the file)."),
-    scope: str = typer.Option("read", "--scope", help="read (queries, forecasts, backtests) or write (also training, risk)."),
+    scope: str = typer.Option(
+        "read", "--scope", help="read (queries, forecasts, backtests) or write (also training, risk)."
+    ),
     file: Path | None = FileOption,
 ) -> None:
     """Make a new key: its hash goes into the file, the key itself is printed once, alone on the last line."""

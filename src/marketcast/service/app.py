@@ -25,10 +25,20 @@ __all__ = ["create_app"]
 log = logging.getLogger("marketcast.service")
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `marketcast keys add`.")
-_ERROR_TEXT = {400: "Bad request", 401: "Missing or wrong API key", 403: "The key lacks the scope",
-               404: "Unknown id or name", 409: "Conflict with the current state", 413: "Body over the size limit",
-               415: "Body is not JSON", 422: "A field is invalid (named in `field`)", 500: "Internal error (with request id)",
-               501: "Not available in this installation", 503: "Busy or not ready: retry after `Retry-After` seconds"}
+_CREDENTIALS = Security(_bearer)
+_ERROR_TEXT = {
+    400: "Bad request",
+    401: "Missing or wrong API key",
+    403: "The key lacks the scope",
+    404: "Unknown id or name",
+    409: "Conflict with the current state",
+    413: "Body over the size limit",
+    415: "Body is not JSON",
+    422: "A field is invalid (named in `field`)",
+    500: "Internal error (with request id)",
+    501: "Not available in this installation",
+    503: "Busy or not ready: retry after `Retry-After` seconds",
+}
 
 
 def _errors(*codes: int) -> dict:
@@ -43,8 +53,9 @@ def _request_id(request: Request) -> str:
     return getattr(request.state, "request_id", None) or uuid.uuid4().hex[:16]
 
 
-def _error(request: Request, status: int, detail: str, field: str | None = None, errors=None,
-           headers: dict | None = None) -> JSONResponse:
+def _error(
+    request: Request, status: int, detail: str, field: str | None = None, errors=None, headers: dict | None = None
+) -> JSONResponse:
     body: dict[str, Any] = {"status": status, "detail": detail, "field": field, "request_id": _request_id(request)}
     if errors is not None:
         body["errors"] = errors
@@ -62,13 +73,17 @@ def _loc(loc) -> str:
 def require(scope: str):
     """A dependency: the caller's key must exist and allow ``scope`` (401 / 403 otherwise)."""
 
-    async def check(request: Request, creds: HTTPAuthorizationCredentials | None = Security(_bearer)):
+    async def check(request: Request, creds: HTTPAuthorizationCredentials | None = _CREDENTIALS):
         ring = request.app.state.keys
         if ring is None:  # started with --no-auth
             return None
         if creds is None:
-            raise ServiceError(401, "Authorization", "missing API key: send 'Authorization: Bearer KEY'",
-                               headers={"WWW-Authenticate": "Bearer"})
+            raise ServiceError(
+                401,
+                "Authorization",
+                "missing API key: send 'Authorization: Bearer KEY'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         key = ring.lookup(creds.credentials)
         if key is None:
             raise ServiceError(401, "Authorization", "invalid API key", headers={"WWW-Authenticate": "Bearer"})
@@ -109,8 +124,10 @@ def create_app(settings=None) -> FastAPI:
 
     settings = settings or ServiceSettings.from_env()
     if settings.auth and settings.keys_file is None:
-        raise MarketcastError(f"no API keys: set {KEYS_ENV} to a keys file (`marketcast keys add NAME --file FILE`), "
-                              "or start with --no-auth on a trusted machine")
+        raise MarketcastError(
+            f"no API keys: set {KEYS_ENV} to a keys file (`marketcast keys add NAME --file FILE`), "
+            "or start with --no-auth on a trusted machine"
+        )
     keys = KeyRing(settings.keys_file) if settings.auth else None
     store_path = str(settings.store) if settings.store else None
     models_dir = str(settings.models_dir)
@@ -126,8 +143,12 @@ def create_app(settings=None) -> FastAPI:
         await asyncio.get_running_loop().run_in_executor(None, pool.warm_up)
         app.state.jobs, app.state.pool = manager, pool
         manager.start()
-        log.info("marketcast service ready: %d workers, data in %s, models in %s", pool.workers,
-                 settings.data_dir, settings.models_dir)
+        log.info(
+            "marketcast service ready: %d workers, data in %s, models in %s",
+            pool.workers,
+            settings.data_dir,
+            settings.models_dir,
+        )
         try:
             yield
         finally:
@@ -135,9 +156,13 @@ def create_app(settings=None) -> FastAPI:
             pool.shutdown()
             job_store.close()
 
-    app = FastAPI(title="marketcast", version=__version__, lifespan=lifespan,
-                  description="Forecasts of prices, price intervals, volatility and risk (VaR, CVaR, MAD) over HTTP. "
-                              "Send `Authorization: Bearer KEY` (keys from `marketcast keys add`).")
+    app = FastAPI(
+        title="marketcast",
+        version=__version__,
+        lifespan=lifespan,
+        description="Forecasts of prices, price intervals, volatility and risk (VaR, CVaR, MAD) over HTTP. "
+        "Send `Authorization: Bearer KEY` (keys from `marketcast keys add`).",
+    )
     app.state.keys = keys
     app.state.settings = settings
     app.state.jobs = app.state.pool = None
@@ -181,35 +206,60 @@ def create_app(settings=None) -> FastAPI:
         """The process is alive."""
         return {"status": "ok"}
 
-    @app.get("/readyz", response_model=schemas.Readiness, tags=["operations"],
-             responses={503: {"model": schemas.Readiness, "description": "Not ready"}})
+    @app.get(
+        "/readyz",
+        response_model=schemas.Readiness,
+        tags=["operations"],
+        responses={503: {"model": schemas.Readiness, "description": "Not ready"}},
+    )
     async def readyz():
         """Ready to serve: models importable, store and model folder readable, workers alive."""
         checks = _readiness(app, settings)
         ok = all(v == "ok" or v.startswith("absent") for v in checks.values())
-        return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503
+        )
 
-    @app.get("/metrics", tags=["operations"], response_class=Response,
-             responses={200: {"content": {CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}},
-                              "description": "Prometheus text format"}})
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={
+            200: {
+                "content": {CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}},
+                "description": "Prometheus text format",
+            }
+        },
+    )
     async def prometheus():
         """Prometheus metrics: requests, latency histograms, errors, pool load, jobs by state."""
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     # --- read endpoints ------------------------------------------------------------------------
-    @app.get("/v1/version", response_model=schemas.Version, dependencies=[READ], responses=_errors(*_SECURED),
-             tags=["info"])
+    @app.get(
+        "/v1/version", response_model=schemas.Version, dependencies=[READ], responses=_errors(*_SECURED), tags=["info"]
+    )
     async def version():
         return {"version": __version__, "api": "v1", "python": sys.version.split()[0]}
 
-    @app.get("/v1/models", response_model=schemas.ModelList, dependencies=[READ], responses=_errors(*_SECURED),
-             tags=["models"])
+    @app.get(
+        "/v1/models",
+        response_model=schemas.ModelList,
+        dependencies=[READ],
+        responses=_errors(*_SECURED),
+        tags=["models"],
+    )
     async def models():
         """Every model, as `marketcast models` lists them."""
         return {"models": library.list_models()}
 
-    @app.get("/v1/models/{name}", response_model=schemas.ModelDetail, dependencies=[READ],
-             responses=_errors(*_SECURED, 404, 422, 503), tags=["models"])
+    @app.get(
+        "/v1/models/{name}",
+        response_model=schemas.ModelDetail,
+        dependencies=[READ],
+        responses=_errors(*_SECURED, 404, 422, 503),
+        tags=["models"],
+    )
     async def model_detail(name: str, target: Literal["price", "volatility"] = Query("price")):
         """Defaults, architecture and parameter count, as `marketcast models describe NAME`."""
         try:
@@ -219,17 +269,31 @@ def create_app(settings=None) -> FastAPI:
                 raise ServiceError(404, "name", exc.message) from None
             raise
 
-    @app.post("/v1/volatility", dependencies=[READ], response_class=Response, tags=["forecasts"],
-              responses={200: {"model": schemas.VolatilityResponse, "description": "One row per day and model"},
-                         **_errors(*_SECURED, *_BODY, 404, 503)})
+    @app.post(
+        "/v1/volatility",
+        dependencies=[READ],
+        response_class=Response,
+        tags=["forecasts"],
+        responses={
+            200: {"model": schemas.VolatilityResponse, "description": "One row per day and model"},
+            **_errors(*_SECURED, *_BODY, 404, 503),
+        },
+    )
     async def volatility(body: schemas.VolatilityRequest):
         """One-day-ahead volatility, VaR, CVaR and MAD: the rows of `marketcast volatility`."""
         payload = await app.state.pool.run(library.volatility, body.model_dump(mode="json"), store_path)
         return Response(payload, media_type="application/json")
 
-    @app.post("/v1/forecast", dependencies=[READ], response_class=Response, tags=["forecasts"],
-              responses={200: {"model": schemas.ForecastResponse, "description": "Dated points and intervals"},
-                         **_errors(*_SECURED, *_BODY, 404, 503)})
+    @app.post(
+        "/v1/forecast",
+        dependencies=[READ],
+        response_class=Response,
+        tags=["forecasts"],
+        responses={
+            200: {"model": schemas.ForecastResponse, "description": "Dated points and intervals"},
+            **_errors(*_SECURED, *_BODY, 404, 503),
+        },
+    )
     async def forecast(body: schemas.ForecastRequest):
         """Point forecasts and intervals from a model (fitted here) or a saved model: `marketcast forecast`."""
         if body.saved_model is not None:
@@ -256,18 +320,32 @@ def create_app(settings=None) -> FastAPI:
         public = _public_job(job)
         return JSONResponse(public, status_code=202, headers={"Location": public["url"]})
 
-    job_responses = {202: {"model": schemas.Job, "description": "Accepted: poll the job's url"},
-                     **_errors(*_SECURED, *_BODY, 503)}
+    job_responses = {
+        202: {"model": schemas.Job, "description": "Accepted: poll the job's url"},
+        **_errors(*_SECURED, *_BODY, 503),
+    }
 
-    @app.post("/v1/jobs/backtest", dependencies=[READ], status_code=202, response_model=schemas.Job,
-              responses=job_responses, tags=["jobs"])
+    @app.post(
+        "/v1/jobs/backtest",
+        dependencies=[READ],
+        status_code=202,
+        response_model=schemas.Job,
+        responses=job_responses,
+        tags=["jobs"],
+    )
     async def backtest_job(request: Request, body: schemas.BacktestJobRequest):
         """A rolling-origin backtest (`marketcast backtest`) as a job."""
         _check_job(body, body.models)
         return _submit(request, "backtest", body.model_dump(mode="json"))
 
-    @app.post("/v1/jobs/train", dependencies=[WRITE], status_code=202, response_model=schemas.Job,
-              responses={**job_responses, **_errors(409)}, tags=["jobs"])
+    @app.post(
+        "/v1/jobs/train",
+        dependencies=[WRITE],
+        status_code=202,
+        response_model=schemas.Job,
+        responses={**job_responses, **_errors(409)},
+        tags=["jobs"],
+    )
     async def train_job(request: Request, body: schemas.TrainJobRequest):
         """Train a model and save it into the service's model folder under `id` (`marketcast train`)."""
         _check_job(body, [body.model])
@@ -279,23 +357,36 @@ def create_app(settings=None) -> FastAPI:
             raise ServiceError(409, "id", f"saved model '{params['id']}' exists already (set overwrite)")
         return _submit(request, "train", params, job_id)
 
-    @app.post("/v1/jobs/risk", dependencies=[WRITE], status_code=202, response_model=schemas.Job,
-              responses={**job_responses, **_errors(501)}, tags=["jobs"])
+    @app.post(
+        "/v1/jobs/risk",
+        dependencies=[WRITE],
+        status_code=202,
+        response_model=schemas.Job,
+        responses={**job_responses, **_errors(501)},
+        tags=["jobs"],
+    )
     async def risk_job(request: Request, body: schemas.RiskJobRequest):
         """The universe risk job (`marketcast risk`), on the Dask cluster when one is configured."""
         if library.risk_function() is None:
-            raise ServiceError(501, None, "risk jobs are not available: this installation has no universe job "
-                                          "(marketcast.universe)")
+            raise ServiceError(
+                501, None, "risk jobs are not available: this installation has no universe job (marketcast.universe)"
+            )
         return _submit(request, "risk", body.model_dump(mode="json"))
 
-    @app.get("/v1/jobs", response_model=schemas.JobList, dependencies=[READ], responses=_errors(*_SECURED),
-             tags=["jobs"])
+    @app.get(
+        "/v1/jobs", response_model=schemas.JobList, dependencies=[READ], responses=_errors(*_SECURED), tags=["jobs"]
+    )
     async def jobs(limit: int = Query(100, ge=1, le=1000)):
         """The latest jobs, newest first."""
         return {"jobs": [_public_job(j) for j in app.state.jobs.store.list(limit)]}
 
-    @app.get("/v1/jobs/{job_id}", response_model=schemas.Job, dependencies=[READ],
-             responses=_errors(*_SECURED, 404), tags=["jobs"])
+    @app.get(
+        "/v1/jobs/{job_id}",
+        response_model=schemas.Job,
+        dependencies=[READ],
+        responses=_errors(*_SECURED, 404),
+        tags=["jobs"],
+    )
     async def job(job_id: str):
         """State, progress and, when done, the result of a job."""
         found = app.state.jobs.store.get(job_id)
@@ -303,8 +394,7 @@ def create_app(settings=None) -> FastAPI:
             raise ServiceError(404, "job_id", f"no job '{job_id}'")
         return _public_job(found)
 
-    @app.delete("/v1/jobs/{job_id}", response_model=schemas.Job, responses=_errors(*_SECURED, 404, 409),
-                tags=["jobs"])
+    @app.delete("/v1/jobs/{job_id}", response_model=schemas.Job, responses=_errors(*_SECURED, 404, 409), tags=["jobs"])
     async def cancel_job(request: Request, job_id: str, key=READ):
         """Cancel a queued or running job (training and risk jobs need a write key)."""
         found = app.state.jobs.store.get(job_id)
@@ -315,14 +405,24 @@ def create_app(settings=None) -> FastAPI:
         return _public_job(app.state.jobs.cancel(job_id))
 
     # --- saved models --------------------------------------------------------------------------
-    @app.get("/v1/saved-models", response_model=schemas.SavedModelList, dependencies=[READ],
-             responses=_errors(*_SECURED), tags=["models"])
+    @app.get(
+        "/v1/saved-models",
+        response_model=schemas.SavedModelList,
+        dependencies=[READ],
+        responses=_errors(*_SECURED),
+        tags=["models"],
+    )
     async def saved_models():
         """The models in the service's model folder (safetensors + JSON, as on disk)."""
         return {"saved_models": library.saved_models(models_dir)}
 
-    @app.get("/v1/saved-models/{model_id}", response_model=schemas.SavedModel, dependencies=[READ],
-             responses=_errors(*_SECURED, 404), tags=["models"])
+    @app.get(
+        "/v1/saved-models/{model_id}",
+        response_model=schemas.SavedModel,
+        dependencies=[READ],
+        responses=_errors(*_SECURED, 404),
+        tags=["models"],
+    )
     async def saved_model(model_id: str):
         """A saved model's manifest."""
         return library.saved_model(models_dir, model_id)
@@ -341,7 +441,9 @@ def _readiness(app: FastAPI, settings) -> dict[str, str]:
     except Exception as exc:  # noqa: BLE001  (a readiness probe reports, never raises)
         checks["models"] = f"error: {type(exc).__name__}"
     md = settings.models_dir
-    checks["models_dir"] = "ok" if md.is_dir() and os.access(md, os.R_OK | os.W_OK | os.X_OK) else f"error: {md} not writable"
+    checks["models_dir"] = (
+        "ok" if md.is_dir() and os.access(md, os.R_OK | os.W_OK | os.X_OK) else f"error: {md} not writable"
+    )
     from marketcast.data.store import default_store_path
 
     store = settings.store or default_store_path()

@@ -11,6 +11,7 @@ write a file).
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 import logging
@@ -67,8 +68,9 @@ class JobStore:
         except duckdb.IOException as exc:
             from marketcast.errors import DataError
 
-            raise DataError(f"{self.path}: cannot open the job database ({exc}); is another service "
-                            "using this data folder?") from None
+            raise DataError(
+                f"{self.path}: cannot open the job database ({exc}); is another service using this data folder?"
+            ) from None
         self._lock = threading.Lock()
         with self._lock:
             self._con.execute(_SCHEMA)
@@ -92,9 +94,17 @@ class JobStore:
     def insert(self, kind: str, params: dict, owner: str | None, job_id: str | None = None) -> dict[str, Any]:
         job_id = job_id or uuid.uuid4().hex
         with self._lock:
-            self._con.execute("INSERT INTO jobs (id, kind, state, created, params, owner) VALUES (?, ?, 'queued', ?, ?, ?)",
-                              [job_id, kind, _now(), json.dumps(params, default=str), owner])
-        return self.get(job_id)
+            self._con.execute(
+                "INSERT INTO jobs (id, kind, state, created, params, owner) VALUES (?, ?, 'queued', ?, ?, ?)",
+                [job_id, kind, _now(), json.dumps(params, default=str), owner],
+            )
+        return self._must_get(job_id)
+
+    def _must_get(self, job_id: str) -> dict[str, Any]:
+        job = self.get(job_id)
+        if job is None:
+            raise ServiceError(404, "job_id", f"no job '{job_id}'")
+        return job
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         rows = self._rows(f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE id = ?", [job_id])
@@ -103,7 +113,7 @@ class JobStore:
     def list(self, limit: int = 100) -> list[dict[str, Any]]:
         return self._rows(f"SELECT {', '.join(_COLUMNS)} FROM jobs ORDER BY created DESC LIMIT ?", [limit])
 
-    def queued(self) -> list[dict[str, Any]]:
+    def queued(self) -> builtins.list[dict[str, Any]]:
         return self._rows(f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE state = 'queued' ORDER BY created")
 
     def counts(self) -> dict[str, int]:
@@ -130,12 +140,15 @@ class JobStore:
         """Mark jobs left 'running' by a process that died as failed, with that reason."""
         error = json.dumps({"status": 500, "detail": INTERRUPTED})
         with self._lock:
-            rows = self._con.execute("UPDATE jobs SET state = 'failed', finished = ?, error = ? "
-                                     "WHERE state = 'running' RETURNING id", [_now(), error]).fetchall()
+            rows = self._con.execute(
+                "UPDATE jobs SET state = 'failed', finished = ?, error = ? WHERE state = 'running' RETURNING id",
+                [_now(), error],
+            ).fetchall()
         return len(rows)
 
 
 # --- the job process ---------------------------------------------------------------------------
+
 
 def _job_main(kind: str, params: dict, context: dict, conn) -> None:
     """Entry point of a job's process: run it, send ('progress', x), then ('result', r) or ('error', e)."""
@@ -173,8 +186,16 @@ def _job_main(kind: str, params: dict, context: dict, conn) -> None:
     except MemoryError:
         conn.send(("error", {"status": 500, "detail": "the job ran out of memory"}))
     except BaseException as exc:  # a bug: the log has the traceback, the client a short line
-        conn.send(("error", {"status": 500, "detail": f"internal error in the job ({type(exc).__name__})",
-                             "traceback": traceback.format_exc()}))
+        conn.send(
+            (
+                "error",
+                {
+                    "status": 500,
+                    "detail": f"internal error in the job ({type(exc).__name__})",
+                    "traceback": traceback.format_exc(),
+                },
+            )
+        )
     finally:
         conn.close()
 
@@ -199,8 +220,11 @@ class JobManager:
 
     def context_for(self, job: dict) -> dict:
         s = self.settings
-        ctx: dict[str, Any] = {"store": str(s.store) if s.store else None, "models_dir": str(s.models_dir),
-                               "job_id": job["id"]}
+        ctx: dict[str, Any] = {
+            "store": str(s.store) if s.store else None,
+            "models_dir": str(s.models_dir),
+            "job_id": job["id"],
+        }
         if job["kind"] == "train":
             ctx["model_id"] = job["params"]["id"]
         if job["kind"] == "risk":
@@ -212,8 +236,12 @@ class JobManager:
         with self._lock:
             waiting = len(self.store.queued())
             if waiting >= self.settings.max_queued_jobs:
-                raise ServiceError(503, None, f"{waiting} jobs are waiting already; retry later",
-                                   headers={"Retry-After": str(max(5, self.settings.retry_after_s))})
+                raise ServiceError(
+                    503,
+                    None,
+                    f"{waiting} jobs are waiting already; retry later",
+                    headers={"Retry-After": str(max(5, self.settings.retry_after_s))},
+                )
             job = self.store.insert(kind, params, owner, job_id)
             self._kick()
         return self.store.get(job["id"]) or job
@@ -229,14 +257,19 @@ class JobManager:
 
     def _launch(self, job: dict) -> None:
         recv, send = self._ctx.Pipe(duplex=False)
-        proc = self._ctx.Process(target=_job_main, args=(job["kind"], job["params"], self.context_for(job), send),
-                                 name=f"marketcast-job-{job['id'][:8]}", daemon=True)
+        proc = self._ctx.Process(
+            target=_job_main,
+            args=(job["kind"], job["params"], self.context_for(job), send),
+            name=f"marketcast-job-{job['id'][:8]}",
+            daemon=True,
+        )
         proc.start()
         send.close()
         self._running[job["id"]] = (proc, recv)
         self.store.update(job["id"], state="running", started=_now(), progress=0.0, pid=proc.pid)
-        threading.Thread(target=self._watch, args=(job["id"], proc, recv), daemon=True,
-                         name=f"watch-{job['id'][:8]}").start()
+        threading.Thread(
+            target=self._watch, args=(job["id"], proc, recv), daemon=True, name=f"watch-{job['id'][:8]}"
+        ).start()
 
     def _watch(self, job_id: str, proc, conn) -> None:
         outcome: tuple[str, Any] | None = None
@@ -254,11 +287,15 @@ class JobManager:
             conn.close()
             proc.join()
         if outcome and outcome[0] == "result":
-            self.store.update(job_id, only_if=("running",), state="succeeded", progress=1.0, finished=_now(),
-                              result=outcome[1])
+            self.store.update(
+                job_id, only_if=("running",), state="succeeded", progress=1.0, finished=_now(), result=outcome[1]
+            )
         else:
-            error = outcome[1] if outcome else {"status": 500, "detail": f"the job's process ended unexpectedly "
-                                                                       f"(exit code {proc.exitcode})"}
+            error = (
+                outcome[1]
+                if outcome
+                else {"status": 500, "detail": f"the job's process ended unexpectedly (exit code {proc.exitcode})"}
+            )
             if error.get("traceback"):
                 log.error("job %s failed:\n%s", job_id, error.pop("traceback"))
             self.store.update(job_id, only_if=("running",), state="failed", finished=_now(), error=error)
@@ -282,7 +319,7 @@ class JobManager:
             proc.join(5)
             if proc.is_alive():
                 proc.kill()
-        return self.store.get(job_id)
+        return self.store._must_get(job_id)
 
     def running_count(self) -> int:
         return len(self._running)
@@ -293,8 +330,13 @@ class JobManager:
             self._closed = True
             entries = list(self._running.items())
         for job_id, (proc, _conn) in entries:
-            self.store.update(job_id, only_if=("running",), state="failed", finished=_now(),
-                              error={"status": 500, "detail": INTERRUPTED})
+            self.store.update(
+                job_id,
+                only_if=("running",),
+                state="failed",
+                finished=_now(),
+                error={"status": 500, "detail": INTERRUPTED},
+            )
             proc.terminate()
         for _job_id, (proc, _conn) in entries:
             proc.join(5)

@@ -58,7 +58,9 @@ def read_keys(path: str | Path) -> list[ApiKey]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise KeyFileError(f"{path}: keys file not found (create it with `marketcast keys add NAME --file {path}`)") from None
+        raise KeyFileError(
+            f"{path}: keys file not found (create it with `marketcast keys add NAME --file {path}`)"
+        ) from None
     keys = []
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()

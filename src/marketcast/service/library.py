@@ -82,8 +82,12 @@ def prices_of(body: dict, store: str | None):
     if body.get("symbol") is not None:
         match = STORE_SPEC.match(body["symbol"])
         if match is None:
-            raise ServiceError(422, "symbol", "expected SOURCE:SYMBOL with SOURCE one of alphavantage, "
-                                              f"alphavantage-adjusted, yahoo, cboe; got '{body['symbol']}'")
+            raise ServiceError(
+                422,
+                "symbol",
+                "expected SOURCE:SYMBOL with SOURCE one of alphavantage, "
+                f"alphavantage-adjusted, yahoo, cboe; got '{body['symbol']}'",
+            )
         from marketcast.data.store import PriceStore
 
         try:
@@ -94,8 +98,10 @@ def prices_of(body: dict, store: str | None):
         with blame("column"):
             return series_from_data(data, body.get("column"), adjust_splits=bool(body.get("adjust_splits")))
     raw = body["series"]
-    series = pd.Series(np.asarray(raw["prices"], dtype=np.float64),
-                       index=pd.DatetimeIndex(np.asarray(raw["dates"], dtype="datetime64[D]"), name="date"))
+    series = pd.Series(
+        np.asarray(raw["prices"], dtype=np.float64),
+        index=pd.DatetimeIndex(np.asarray(raw["dates"], dtype="datetime64[D]"), name="date"),
+    )
     series.attrs["source"] = "series"
     try:
         return as_series(series)
@@ -171,12 +177,23 @@ def volatility(body: dict, store: str | None = None) -> bytes:
     _check_names(names, "volatility", "models")
     params = dict(body.get("params") or {})
     with blame("params", params=params):
-        configured_models(names, "volatility", {**params, **({"seed": body["seed"]} if body.get("seed") is not None else {})})
+        configured_models(
+            names, "volatility", {**params, **({"seed": body["seed"]} if body.get("seed") is not None else {})}
+        )
     prices = prices_of(body, store)
     with blame("series", params=params):
-        frame = api.volatility(prices, models=names, window=body["window"], start=body.get("start"),
-                               end=body.get("end"), tail=body["tail"], notional=body["notional"], jobs=1,
-                               seed=body.get("seed"), params=params)
+        frame = api.volatility(
+            prices,
+            models=names,
+            window=body["window"],
+            start=body.get("start"),
+            end=body.get("end"),
+            tail=body["tail"],
+            notional=body["notional"],
+            jobs=1,
+            seed=body.get("seed"),
+            params=params,
+        )
     return dumps({"rows": records(frame)})
 
 
@@ -187,8 +204,13 @@ def _price_model_check(body: dict, levels) -> dict:
     _check_names([body["model"]], "price", "model")
     params = _params(body, epochs=True)
     with blame("params", params=params):
-        price_model(body["model"], params, levels=levels, calibration_windows=body["calibration_windows"],
-                    horizon=body["horizon"])
+        price_model(
+            body["model"],
+            params,
+            levels=levels,
+            calibration_windows=body["calibration_windows"],
+            horizon=body["horizon"],
+        )
     return params
 
 
@@ -217,21 +239,37 @@ def forecast(body: dict, models_dir: str, store: str | None = None) -> bytes:
         with blame("saved_model"):
             load = api.load_model(path)
         if levels and not load.has_native_intervals:
-            raise ServiceError(422, "levels", f"{load.name}: this saved model has no prediction intervals; "
-                                              "train it with levels to calibrate conformal intervals")
+            raise ServiceError(
+                422,
+                "levels",
+                f"{load.name}: this saved model has no prediction intervals; "
+                "train it with levels to calibrate conformal intervals",
+            )
     else:
         params = _price_model_check(body, levels)
     prices = prices_of(body, store)
-    with warnings.catch_warnings(record=True) as caught, blame("series", params=body.get("params"),
-                                                                rows="train_from"):
+    with warnings.catch_warnings(record=True) as caught, blame("series", params=body.get("params"), rows="train_from"):
         warnings.simplefilter("always", MarketcastWarning)
         if load is not None:
-            frame = api.forecast(prices, load=load, horizon=body["horizon"], levels=levels,
-                                 train_from=body.get("train_from"), train_to=body.get("train_to"))
+            frame = api.forecast(
+                prices,
+                load=load,
+                horizon=body["horizon"],
+                levels=levels,
+                train_from=body.get("train_from"),
+                train_to=body.get("train_to"),
+            )
         else:
-            frame = api.forecast(prices, model=body["model"], horizon=body["horizon"], levels=levels,
-                                 train_from=body.get("train_from"), train_to=body.get("train_to"),
-                                 params=params, calibration_windows=body["calibration_windows"])
+            frame = api.forecast(
+                prices,
+                model=body["model"],
+                horizon=body["horizon"],
+                levels=levels,
+                train_from=body.get("train_from"),
+                train_to=body.get("train_to"),
+                params=params,
+                calibration_windows=body["calibration_windows"],
+            )
     notes = [str(w.message) for w in caught if issubclass(w.category, MarketcastWarning)]
     return dumps({"rows": records(frame), **({"notes": notes} if notes else {})})
 
@@ -264,16 +302,27 @@ def backtest(body: dict, store: str | None = None, progress: Callable[[int, int]
     with blame("params", params=params):
         configured_models(names, "price", params)
     prices = prices_of(body, store)
-    settings = {k: body.get(k) for k in ("window", "horizon", "start", "step", "slices")}
+    settings: dict[str, Any] = {k: body.get(k) for k in ("window", "horizon", "start", "step", "slices")}
     with blame("series", params=body.get("params")):
-        scores = api.backtest(prices, models=names, seed=body.get("seed"), params=body.get("params"),
-                              progress=_factory(progress), **settings)
+        scores = api.backtest(
+            prices,
+            models=names,
+            seed=body.get("seed"),
+            params=body.get("params"),
+            progress=_factory(progress),
+            **settings,
+        )
         summary = api.backtest_summary(scores)
     return {"scores": records(scores), "summary": records(summary)}
 
 
-def train(body: dict, models_dir: str, model_id: str, store: str | None = None,
-          progress: Callable[[int, int], None] | None = None) -> dict:
+def train(
+    body: dict,
+    models_dir: str,
+    model_id: str,
+    store: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
     """A train job: fit a model and save it into the model folder under ``model_id``."""
     from marketcast import api
     from marketcast.fitting import training_metrics
@@ -285,13 +334,27 @@ def train(body: dict, models_dir: str, model_id: str, store: str | None = None,
     params = _price_model_check(body, levels)
     prices = prices_of(body, store)
     with blame("series", params=body.get("params"), rows="train_from"):
-        fitted = api.train(prices, model=body["model"], save=target, levels=levels, horizon=body["horizon"],
-                           train_from=body.get("train_from"), train_to=body.get("train_to"), params=params,
-                           calibration_windows=body["calibration_windows"], progress=_factory(progress))
+        fitted = api.train(
+            prices,
+            model=body["model"],
+            save=target,
+            levels=levels,
+            horizon=body["horizon"],
+            train_from=body.get("train_from"),
+            train_to=body.get("train_to"),
+            params=params,
+            calibration_windows=body["calibration_windows"],
+            progress=_factory(progress),
+        )
     metrics = training_metrics(fitted)
-    return {"saved_model": model_id, "model": fitted.name, "rows": int(fitted.n_obs_),
-            "first": fitted.first_date_.strftime("%Y-%m-%d"), "last": fitted.last_date_.strftime("%Y-%m-%d"),
-            "metrics": {k: _value(v) for k, v in metrics.items()}}
+    return {
+        "saved_model": model_id,
+        "model": fitted.name,
+        "rows": int(fitted.n_obs_),
+        "first": fitted.first_date_.strftime("%Y-%m-%d"),
+        "last": fitted.last_date_.strftime("%Y-%m-%d"),
+        "metrics": {k: _value(v) for k, v in metrics.items()},
+    }
 
 
 def risk_function():
@@ -303,8 +366,9 @@ def risk_function():
     return risk
 
 
-def risk(body: dict, out_dir: str, scheduler: str | None = None,
-         progress: Callable[[int, int], None] | None = None) -> dict:
+def risk(
+    body: dict, out_dir: str, scheduler: str | None = None, progress: Callable[[int, int], None] | None = None
+) -> dict:
     """A risk job: the universe job of ``marketcast risk``, its output in the job's result folder."""
     import inspect
 
@@ -351,14 +415,19 @@ def describe_model(name: str, target: str) -> dict:
     with blame("name"):
         spec = spec_of(name.split("(")[0], target)  # type: ignore[arg-type]
         model = get_model(name, target)  # type: ignore[arg-type]
-    out: dict[str, Any] = {"name": spec.name, "target": spec.target, "summary": spec.summary,
-                           "class_path": spec.path.replace(":", "."),
-                           "doc": (type(model).__doc__ or "").strip().split("\n\n")[0],
-                           "defaults": _jsonable(model.get_params())}
+    out: dict[str, Any] = {
+        "name": spec.name,
+        "target": spec.target,
+        "summary": spec.summary,
+        "class_path": spec.path.replace(":", "."),
+        "doc": (type(model).__doc__ or "").strip().split("\n\n")[0],
+        "defaults": _jsonable(model.get_params()),
+    }
     if hasattr(model, "member_models"):
-        out["members"] = [{"name": m.name, **({"trainable_parameters": int(m.n_parameters())}
-                                                 if hasattr(m, "n_parameters") else {})}
-                          for m in model.member_models()]
+        out["members"] = [
+            {"name": m.name, **({"trainable_parameters": int(m.n_parameters())} if hasattr(m, "n_parameters") else {})}
+            for m in model.member_models()
+        ]
     if hasattr(model, "n_parameters"):
         out["trainable_parameters"] = int(model.n_parameters())
         out["network"] = str(model.describe_network())

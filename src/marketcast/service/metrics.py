@@ -27,20 +27,34 @@ class _StateCollector:
             jobs.add_metric([state], counts.get(state, 0))
         yield jobs
         pending, workers = self._pool()
-        yield GaugeMetricFamily("marketcast_pool_pending", "Calls waiting for or running in the worker pool.",
-                                value=pending)
+        yield GaugeMetricFamily(
+            "marketcast_pool_pending", "Calls waiting for or running in the worker pool.", value=pending
+        )
         yield GaugeMetricFamily("marketcast_pool_workers", "Worker processes of the pool.", value=workers)
 
 
 class ServiceMetrics:
     def __init__(self, jobs_by_state=lambda: {}, pool_state=lambda: (0, 0)) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter("marketcast_http_requests_total", "HTTP requests by route, method and status.",
-                                ["method", "route", "status"], registry=self.registry)
-        self.errors = Counter("marketcast_http_errors_total", "HTTP answers with status 400 or above.",
-                              ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("marketcast_http_request_duration_seconds", "Time from request to response.",
-                                 ["method", "route"], buckets=_BUCKETS, registry=self.registry)
+        self.requests = Counter(
+            "marketcast_http_requests_total",
+            "HTTP requests by route, method and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "marketcast_http_errors_total",
+            "HTTP answers with status 400 or above.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "marketcast_http_request_duration_seconds",
+            "Time from request to response.",
+            ["method", "route"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(_StateCollector(jobs_by_state, pool_state))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:

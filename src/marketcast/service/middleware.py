@@ -52,16 +52,21 @@ class ServiceMiddleware:
                     return await self._reply(send_wrapper, *early, request_id)
                 body, too_big = await self._read_body(receive)
                 if too_big:
-                    return await self._reply(send_wrapper, 413, f"the body is larger than the limit of "
-                                             f"{self.max_body} bytes", request_id)
+                    return await self._reply(
+                        send_wrapper, 413, f"the body is larger than the limit of {self.max_body} bytes", request_id
+                    )
                 receive = _replay(body, receive)
             await self.app(scope, receive, send_wrapper)
         except Exception as exc:  # a bug: the log gets the traceback, the client the request id only
             log.error("request %s %s %s failed", request_id, method, scope.get("path"), exc_info=exc)
             status_box[0] = 500
             if not started[0]:
-                await self._reply(send_wrapper, 500, "internal error; the service's log has the details under "
-                                  f"request id {request_id}", request_id)
+                await self._reply(
+                    send_wrapper,
+                    500,
+                    f"internal error; the service's log has the details under request id {request_id}",
+                    request_id,
+                )
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
@@ -77,8 +82,11 @@ class ServiceMiddleware:
             except ValueError:
                 return 400, "bad Content-Length header"
         ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if scope["path"].startswith("/v1/") and ctype != b"application/json" and not (
-                ctype.startswith(b"application/") and ctype.endswith(b"+json")):
+        if (
+            scope["path"].startswith("/v1/")
+            and ctype != b"application/json"
+            and not (ctype.startswith(b"application/") and ctype.endswith(b"+json"))
+        ):
             shown = ctype.decode("latin-1") or "none"
             return 415, f"Content-Type must be application/json, not {shown}"
         return None
@@ -101,8 +109,13 @@ class ServiceMiddleware:
     @staticmethod
     async def _reply(send, status: int, detail: str, request_id: str) -> None:
         body = error_payload(status, detail, request_id, field="body" if status in (413, 415) else None)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

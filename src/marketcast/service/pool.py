@@ -90,16 +90,24 @@ class WorkerPool:
     async def run(self, fn, *args):
         with self._lock:
             if self.pending >= self.max_pending:
-                raise ServiceError(503, None, f"the service is busy ({self.pending} calls in progress); retry shortly",
-                                   headers={"Retry-After": str(self.retry_after_s)})
+                raise ServiceError(
+                    503,
+                    None,
+                    f"the service is busy ({self.pending} calls in progress); retry shortly",
+                    headers={"Retry-After": str(self.retry_after_s)},
+                )
             self.pending += 1
         try:
             future = self._executor.submit(fn, *args)
         except (BrokenProcessPool, RuntimeError):
             self._done(None)
             self._restart()
-            raise ServiceError(503, None, "the worker pool is restarting; retry shortly",
-                               headers={"Retry-After": str(self.retry_after_s)}) from None
+            raise ServiceError(
+                503,
+                None,
+                "the worker pool is restarting; retry shortly",
+                headers={"Retry-After": str(self.retry_after_s)},
+            ) from None
         # The count drops when the worker is done, not when a client gives up waiting.
         future.add_done_callback(self._done)
         try:

@@ -95,8 +95,11 @@ class BacktestJobRequest(SeriesInput):
 
 class TrainJobRequest(SeriesInput):
     model: str = Field(max_length=200)
-    id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
-                           description="Id to save the model under (default: MODEL-JOBID).")
+    id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
+        description="Id to save the model under (default: MODEL-JOBID).",
+    )
     overwrite: bool = False
     levels: list[Float] | None = Field(None, max_length=16)
     horizon: int = Field(21, ge=1, le=2520, description="Longest horizon conformal intervals are calibrated for.")
@@ -116,6 +119,7 @@ class RiskJobRequest(BaseModel):
 
 
 # --- responses -----------------------------------------------------------------------------
+
 
 class ErrorItem(BaseModel):
     field: str
