@@ -119,7 +119,7 @@ def _compare(rows: list[dict], frame: pd.DataFrame, columns: list[str]) -> None:
     assert len(got) == len(frame)
     for col in columns:
         expected = frame[col]
-        if expected.dtype == object or str(expected.dtype).startswith("date"):
+        if not pd.api.types.is_numeric_dtype(expected) or str(expected.dtype).startswith("date"):
             assert [str(v)[:10] for v in got[col]] == [str(v)[:10] for v in expected], col
         else:
             want = expected.to_numpy(dtype=float)
