@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The CPU build of torch must go in first: a loose `torch` requirement would pull a CUDA build of several GB.
 TORCH  := torch==2.13.0
 
-.PHONY: install test test-fast demo bench clean
+.PHONY: install test test-fast demo bench clean lint check-kernels
 
 install: $(STAMP)
 
@@ -29,6 +29,16 @@ demo: install
 
 bench: install
 	$(PY) benchmarks/run_all.py
+
+# ruff (lint and format) and mypy, configured in pyproject.toml.
+lint: install
+	$(VENV)/bin/ruff check src
+	$(VENV)/bin/ruff format --check src
+	$(VENV)/bin/mypy
+
+# The kernels built with clang and with the generic branch, their tests, and the fallback paths.
+check-kernels: install
+	.ci/kernels $(PY)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks build dist

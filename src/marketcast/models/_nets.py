@@ -12,6 +12,7 @@ import contextlib
 import math
 import os
 from collections.abc import Callable, Iterator
+from typing import cast
 
 import numpy as np
 import torch
@@ -293,7 +294,7 @@ class CNNLSTMNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.unsqueeze(-1)  # channels-last, as Keras: flattening it gives Keras' order
         for conv in self.convs:
-            h = relu_max_pool(conv1d_channels_last(h, conv))
+            h = relu_max_pool(conv1d_channels_last(h, cast(nn.Conv1d, conv)))
         h = h.reshape(x.shape[0], self.flat)
         h = self.dropout(self.lstm1(h))
         h = self.dropout(self.lstm2(h))
@@ -375,7 +376,8 @@ def train_regressor(
     adam = Adam(lr=learning_rate, eps=1e-7)
     # A network may bring its own step (loss, gradients and the same Adam in one call): the CPU
     # kernels of LSTMNet and CNNLSTMNet. Otherwise autograd and torch.optim.
-    kernel_step = net.mse_step(X_tr, y_tr, adam) if hasattr(net, "mse_step") else None
+    own_step = getattr(net, "mse_step", None)
+    kernel_step = own_step(X_tr, y_tr, adam) if own_step is not None else None
     _log_training_path(net, kernel_step is not None)
     if kernel_step is None:  # built only here: its first construction in a process takes seconds
         opt_kw = {"fused": True} if device.type in ("cpu", "cuda") else {}

@@ -28,13 +28,13 @@ _ACCTOL = 1.0e-4
 _RELTEST = 10.0
 
 
-if hasattr(np, "vecdot"):  # NumPy >= 2.0: a ufunc, several times faster than einsum here
-    _rowdot = np.vecdot
-else:  # pragma: no cover
+def _einsum_rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot products of two ``(k, n)`` arrays."""
+    return np.einsum("ki,ki->k", a, b)
 
-    def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Row-wise dot products of two ``(k, n)`` arrays."""
-        return np.einsum("ki,ki->k", a, b)
+
+#: Row-wise dot products: ``np.vecdot`` (NumPy >= 2.0, a ufunc several times faster than einsum here).
+_rowdot: Callable[[np.ndarray, np.ndarray], np.ndarray] = getattr(np, "vecdot", _einsum_rowdot)
 
 
 @dataclass
@@ -46,11 +46,11 @@ class VmminResult:
     """
 
     x: np.ndarray
-    fmin: np.ndarray
-    fail: np.ndarray
-    iterations: np.ndarray
-    fncount: np.ndarray
-    grcount: np.ndarray
+    fmin: np.ndarray | float
+    fail: np.ndarray | int
+    iterations: np.ndarray | int
+    fncount: np.ndarray | int
+    grcount: np.ndarray | int
 
 
 def vmmin(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,7 +68,7 @@ class VixPaperResult:
     tables: dict[str, pd.DataFrame]
     config: VixPaperConfig
     seconds: dict[str, float] = field(default_factory=dict)
-    extras: dict[str, object] = field(default_factory=dict)
+    extras: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def _seed_stats(frames: Sequence[pd.DataFrame], keys: list[str], values: list[str]) -> pd.DataFrame:
@@ -87,7 +88,7 @@ def _point_models(seed: int, epochs: int):
     from marketcast.models.neural import LSTMForecaster
     from marketcast.models.prophet import ProphetForecaster
 
-    lstm = {"epochs": epochs} if epochs != 50 else {}
+    lstm: dict[str, Any] = {"epochs": epochs} if epochs != 50 else {}
     return ["sma", LSTMForecaster(seed=seed, **lstm), ProphetForecaster(seed=seed),
             Ensemble(seed=seed, member_params={"lstm": lstm} if lstm else None), "naive"]
 
@@ -106,7 +107,7 @@ def point_table(prices: pd.Series, horizon: int, config: VixPaperConfig, tick=No
         runs.append(pd.concat([per_slice[["slice", "model", "rmse", "mae"]].astype({"slice": str}), rows], ignore_index=True))
         forecasts.append(res.forecasts.assign(seed=seed))
     table = _seed_stats(runs, ["slice", "model"], ["rmse", "mae"])
-    printed = paper.TABLE_II if horizon == 21 else paper.TABLE_III
+    printed: dict[str, Any] = paper.TABLE_II if horizon == 21 else paper.TABLE_III
     lookup = {str(i + 1): row for i, row in enumerate(printed["slices"])} | {"mean": printed["mean"], "sd": printed["sd"]}
     table["paper_rmse"] = [lookup[s].get(f"{m}_rmse", np.nan) for s, m in zip(table.slice, table.model)]
     table["paper_mae"] = [lookup[s].get(f"{m}_mae", np.nan) for s, m in zip(table.slice, table.model)]
@@ -132,7 +133,7 @@ def extended_table(prices: pd.Series, horizon: int, config: VixPaperConfig, tick
     from marketcast.models.nnar import NNARForecaster
 
     seed = config.seeds[0]
-    models = ["har", NNARForecaster(seed=seed), XGBoostForecaster(window=21, seed=seed), "naive"]
+    models: list[Any] = ["har", NNARForecaster(seed=seed), XGBoostForecaster(window=21, seed=seed), "naive"]
     res = backtest(prices, models, horizon=horizon, progress=tick, **VIX_PAPER_SLICES)
     return _slices_with_summary(res.scores).assign(seed=seed)
 
@@ -196,7 +197,8 @@ def interval_tables(prices: pd.Series, config: VixPaperConfig, tick=None) -> dic
     train = prices.loc[TABLE_IV_TRAIN[0] : TABLE_IV_TRAIN[1]]
     dates = pd.bdate_range(train.index[-1] + pd.offsets.BDay(1), periods=5)
     actual = prices.reindex(dates).to_numpy()
-    forecasts, backtests, errors, insample = [], [], [], None
+    forecasts, backtests, errors = [], [], []
+    insample: pd.DataFrame | None = None
     for seed in config.seeds:
         model = TwoLSTM(seed=seed, epochs=config.lstm_epochs, networks=1).fit(train, progress=tick)
         iv = model.predict_interval(5, LEVELS)
@@ -234,6 +236,8 @@ def interval_tables(prices: pd.Series, config: VixPaperConfig, tick=None) -> dic
     avg = averaged.predict_interval(5, LEVELS).to_frame().assign(day=np.arange(1, 6), date=dates, price=actual,
                                                                    seed=config.seeds[0], networks=NETWORKS)
     avg = avg[["day", "date", "price", "seed", "networks"] + cols]
+    if insample is None:
+        raise ValueError("the VIX reproduction needs at least one seed")
     return {"table4": table, "table4_averaged": avg, "table4_backtest": pd.DataFrame(backtests), "table4_errors": err,
             "table4_seeds": pd.DataFrame({"seed": held.index, "prices_inside_95": held.to_numpy()}),
             "table4_insample": insample.reset_index(names="date"), "table4_forecasts": per_seed}
