@@ -442,6 +442,18 @@ def summary_markdown(result: VixPaperResult) -> str:
              f"LSTM epochs: {cfg.lstm_epochs} (Table I: 50).", "",
              "All evaluation is chronological: every model is fitted only on data before the days it forecasts.", "",
              "## Deterministic columns against the printed digits", ""]
+    lines += _deterministic_lines(t)
+    lines += _point_forecast_lines(t, cfg)
+    lines += _interval_lines(t)
+    lines += _volatility_lines(t, cfg)
+    lines += ["", "## Time", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {k} | {v:.1f} |" for k, v in result.seconds.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _deterministic_lines(t: dict[str, pd.DataFrame]) -> list[str]:
+    """The summary's deterministic cells against the printed digits, and why the few differ."""
+    lines: list[str] = []
     for c in deterministic_checks(t):
         lines.append(f"- {c['what']}: {c['equal']} of {c['cells']} printed values equal.")
         for day, ours, theirs in c["differ"]:
@@ -461,6 +473,12 @@ def summary_markdown(result: VixPaperResult) -> str:
               "we match with rho = 0.70420 and nu = 3.92983.",
               "- Sample volatilities use the square root in 2 rho sqrt(F(1-F)) (the paper's printed formula drops it; "
               "only the square-root form reproduces Tables V-VII).", ""]
+    return lines
+
+
+def _point_forecast_lines(t: dict[str, pd.DataFrame], cfg: VixPaperConfig) -> list[str]:
+    """The summary's Tables II-III: mean RMSEs, the best model against the random walk, earlier origins."""
+    lines: list[str] = []
     lines += ["## Point forecasts (Tables II-III): mean RMSE across the 14 slices", "",
               "| horizon | model | ours (mean over seeds) | SD over seeds | paper |", "|---|---|---|---|---|"]
     best = {}
@@ -491,6 +509,12 @@ def summary_markdown(result: VixPaperResult) -> str:
                      f"({prmse:.4f}); ours is {100 * (rmse - prmse) / prmse:+.1f}% from it. The paper reports no "
                      "random-walk baseline, and picking the best of several models on the same 14 slices flatters it.")
     lines += _earlier_origins_lines(t)
+    return lines
+
+
+def _interval_lines(t: dict[str, pd.DataFrame]) -> list[str]:
+    """The summary's Table IV: intervals, prices inside them per seed, their coverage backtests."""
+    lines: list[str] = []
     iv = t["table4"]
     bt = t["table4_backtest"]
     seeds = t["table4_seeds"]
@@ -518,6 +542,12 @@ def summary_markdown(result: VixPaperResult) -> str:
                      f"{g.coverage.std(ddof=1) if len(g) > 1 else 0:.1%}), Kupiec p-value {g.kupiec_pvalue.mean():.3f}")
     lines += ["", "The paper's backtest scores its networks on the rows they were trained on. The out-of-sample rows keep "
               "the networks and the training errors' t law fixed and score each later day from the prices before it."]
+    return lines
+
+
+def _volatility_lines(t: dict[str, pd.DataFrame], cfg: VixPaperConfig) -> list[str]:
+    """The summary's Tables V-VII: accuracy, speed, the VaR backtest and Diebold-Mariano tests."""
+    lines: list[str] = []
     acc = t["table5_accuracy"]
     lines += ["", "## Volatility and risk (Tables V-VII)", "",
               "RMSE of each day's volatility forecast against the realised |return| over the 21 days:", "",
@@ -538,6 +568,4 @@ def summary_markdown(result: VixPaperResult) -> str:
     lines += ["", "Diebold-Mariano tests against DD-EWMA (squared error of the volatility forecast vs |return|):", ""]
     for r in t["dm_tests"].itertuples():
         lines.append(f"- {r.model}: statistic {r.statistic:.3f}, p-value {r.pvalue:.3f}: {r.at_5pct}")
-    lines += ["", "## Time", "", "| stage | seconds |", "|---|---|"]
-    lines += [f"| {k} | {v:.1f} |" for k, v in result.seconds.items()]
-    return "\n".join(lines) + "\n"
+    return lines
