@@ -1,7 +1,9 @@
 """The compiled parts of marketcast; everything else is in pyproject.toml.
 
 models/_lstm_kernel.c and models/_cnn_lstm_kernel.c are the CPU training kernels of the VIX
-paper's LSTM and of the Stock-X CNN-LSTM; models/_nnet_kernel.c runs NNAR's networks. They are
+paper's LSTM and of the Stock-X CNN-LSTM; models/_nnet_kernel.c runs NNAR's networks;
+models/_ddewma_kernel.c computes DD-EWMA's window statistics and smoothing (RISK_KERNELS: built
+without fused multiply-adds, so that they give the bits of their NumPy fallbacks). They are
 optional: without a C compiler the install still succeeds, the networks train through autograd
 and torch.optim, and NNAR through NumPy. Each flag below is passed only where the compiler takes
 it (a tiny file is compiled to ask), so a compiler without OpenMP (Apple's clang, clang without
@@ -19,6 +21,8 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 KERNELS = ("_lstm_kernel", "_cnn_lstm_kernel", "_nnet_kernel")
+RISK_KERNELS = ("_ddewma_kernel",)
+NO_CONTRACT = ["-ffp-contract=off"]
 OPTIMISE = ["-O3", "-fno-trapping-math", "-fno-math-errno"]
 OPENMP_PROBE = (
     "#include <omp.h>\nint main(void) { int n = 0;\n#pragma omp parallel reduction(+:n)\n n++;\n return n < 1; }\n"
@@ -67,8 +71,12 @@ class BuildKernels(build_ext):
                 print(
                     "marketcast: the C compiler takes no OpenMP; the kernels are built single-threaded", file=sys.stderr
                 )
+        strict = [flag for flag in NO_CONTRACT if self.compiler.compiler_type != "msvc"
+                  and _compiles(self.compiler, "int main(void){return 0;}\n", [flag], [])]
         for ext in self.extensions:
             ext.extra_compile_args, ext.extra_link_args = compile_args, link_args
+            if ext.name.rsplit(".", 1)[-1] in RISK_KERNELS:
+                ext.extra_compile_args = compile_args + strict
         super().build_extensions()
 
 
@@ -80,7 +88,7 @@ setup(
             depends=["src/marketcast/models/_kernel_common.h"],
             optional=os.environ.get("MARKETCAST_REQUIRE_KERNELS", "") != "1",
         )
-        for name in KERNELS
+        for name in KERNELS + RISK_KERNELS
     ],
     cmdclass={"build_ext": BuildKernels},
 )

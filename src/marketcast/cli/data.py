@@ -21,9 +21,9 @@ def check(
     strict: bool = typer.Option(False, "--strict", help="Exit with status 1 when the report lists problems."),
 ) -> None:
     """Data quality report: rows, date range, gaps, missing values, non-positive prices, suspected splits."""
-    from marketcast.data import check_quality, read_prices
+    from marketcast import api
 
-    report = check_quality(read_prices(data), column)
+    report = api.check_data(data, column=column)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:

@@ -43,6 +43,7 @@ OFF = frozenset({"off", "0", "false", "no", "none", "torch", "numpy"})
 ALIASES = {
     "MARKETCAST_LSTM_KERNEL": ("torch", ("_lstm_kernel", "_cnn_lstm_kernel")),
     "MARKETCAST_NNET_KERNEL": ("numpy", ("_nnet_kernel",)),
+    "MARKETCAST_DDEWMA_KERNEL": ("numpy", ("_ddewma_kernel",)),
 }
 TRAINING_KERNELS = ("_lstm_kernel", "_cnn_lstm_kernel")
 
