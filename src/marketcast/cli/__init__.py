@@ -14,14 +14,18 @@ from marketcast.cli import backtest as _backtest  # noqa: F401  (registers the c
 from marketcast.cli import data as _data
 from marketcast.cli import demo as _demo  # noqa: F401
 from marketcast.cli import forecast as _forecast  # noqa: F401
+from marketcast.cli import keys as _keys
 from marketcast.cli import models as _models
 from marketcast.cli import report as _report  # noqa: F401
 from marketcast.cli import reproduce as _reproduce
+from marketcast.cli import risk as _risk  # noqa: F401
+from marketcast.cli import serve as _serve  # noqa: F401
 from marketcast.cli import volatility as _volatility  # noqa: F401
 from marketcast.cli._app import app
 from marketcast.errors import MarketcastError
 
 app.add_typer(_data.app, name="data")
+app.add_typer(_keys.app, name="keys")
 app.add_typer(_models.app, name="models")
 app.add_typer(_reproduce.app, name="reproduce")
 

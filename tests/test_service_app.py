@@ -1,0 +1,69 @@
+"""The app in-process (no server): error answers that need a deliberate bug to show, settings."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+
+from marketcast.errors import MarketcastError
+from marketcast.service import create_app
+from marketcast.service.saved import ServiceError, saved_model_dir
+from marketcast.service.settings import ServiceSettings
+
+
+@pytest.fixture
+def app(tmp_path):
+    return create_app(ServiceSettings(data_dir=tmp_path, auth=False))
+
+
+async def _get(app, path):
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        return await client.get(path)
+
+
+def test_a_500_carries_a_request_id_that_the_log_has(app, caplog):
+    import asyncio
+
+    @app.get("/boom")
+    async def boom():
+        raise RuntimeError("a bug with a secret inside")
+
+    with caplog.at_level(logging.ERROR, logger="marketcast.service"):
+        r = asyncio.run(_get(app, "/boom"))
+    assert r.status_code == 500
+    body = r.json()
+    rid = body["request_id"]
+    assert r.headers["x-request-id"] == rid and rid in body["detail"]
+    assert "secret" not in r.text and "Traceback" not in r.text
+    assert any(rid in rec.getMessage() and rec.exc_info for rec in caplog.records)
+
+
+def test_no_keys_file_refuses_to_start(tmp_path, monkeypatch):
+    monkeypatch.delenv("MARKETCAST_API_KEYS", raising=False)
+    with pytest.raises(MarketcastError, match="MARKETCAST_API_KEYS"):
+        create_app(ServiceSettings(data_dir=tmp_path))
+
+
+def test_serve_without_keys_is_one_line_and_exit_2(tmp_path):
+    from service_server import cli
+
+    done = cli("serve", "--port", "1", "--data-dir", str(tmp_path), env={"MARKETCAST_API_KEYS": ""})
+    assert done.returncode == 2 and "MARKETCAST_API_KEYS" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("bad", ["..", "../x", "a/b", ".x", "", "x" * 101, "a\x00b", "/etc"])
+def test_saved_model_ids_stay_inside(tmp_path, bad):
+    with pytest.raises(ServiceError) as err:
+        saved_model_dir(tmp_path, bad)
+    assert err.value.status == 404
+
+
+def test_version_stays_light():
+    import subprocess
+    import sys
+
+    code = "import sys, marketcast.cli; sys.exit(any(m in sys.modules for m in ('fastapi', 'uvicorn', 'prometheus_client')))"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
