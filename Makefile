@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The CPU build of torch must go in first: a loose `torch` requirement would pull a CUDA build of several GB.
 TORCH  := torch==2.13.0
 
-.PHONY: install test test-fast demo bench docs clean wheelhouse image base-image
+.PHONY: install test test-fast demo bench docs clean lint check-kernels wheelhouse image base-image
 
 install: $(STAMP)
 
@@ -29,6 +29,16 @@ demo: install
 
 bench: install
 	$(PY) benchmarks/run_all.py
+
+# ruff (lint and format) and mypy, configured in pyproject.toml.
+lint: install
+	$(VENV)/bin/ruff check src
+	$(VENV)/bin/ruff format --check src
+	$(VENV)/bin/mypy
+
+# The kernels built with clang and with the generic branch, their tests, and the fallback paths.
+check-kernels: install
+	.ci/kernels $(PY)
 
 # The site, with the example notebooks executed on the real data; any warning fails the build.
 docs: install

@@ -9,7 +9,9 @@ optional: without a C compiler the install still succeeds, the networks train th
 and torch.optim, and NNAR through NumPy. Each flag below is passed only where the compiler takes
 it (a tiny file is compiled to ask), so a compiler without OpenMP (Apple's clang, clang without
 libomp) still builds the kernels, single-threaded. ``CC=clang CFLAGS=-DMARKETCAST_GENERIC_KERNELS``
-builds the portable branch of ``_kernel_common.h`` that non-gcc and non-x86-64 compilers take.
+builds the portable branch of ``_kernel_common.h`` that non-gcc and non-x86-64 compilers take;
+``MARKETCAST_OPENMP=off`` builds without OpenMP; ``MARKETCAST_REQUIRE_KERNELS=1`` makes a failed
+kernel build fail the install (.ci/kernels checks all three ways).
 """
 
 import os
@@ -60,6 +62,8 @@ class BuildKernels(build_ext):
             candidates = [(["-fopenmp"], ["-fopenmp"])]
             if sys.platform == "darwin":  # Apple's clang with Homebrew's libomp
                 candidates.append((["-Xpreprocessor", "-fopenmp"], ["-lomp"]))
+            if os.environ.get("MARKETCAST_OPENMP", "").strip().lower() == "off":  # CI builds this case too
+                candidates = []
             for cflags, lflags in candidates:
                 if _compiles(self.compiler, OPENMP_PROBE, cflags, lflags):
                     compile_args, link_args = compile_args + cflags, lflags

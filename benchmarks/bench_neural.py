@@ -5,7 +5,7 @@
    Reference points measured on this 2-core machine: Darts' RNNModel 8.8 s, neuralforecast 9.8 s,
    a plain PyTorch loop 5.9 s. Target: under 4.5 s. marketcast trains through its row-block
    kernel (models/_lstm_kernel.c: forward, backward and Adam in one call per batch); the same
-   model through autograd, torch.nn.LSTM and torch.optim.Adam (MARKETCAST_LSTM_KERNEL=torch) is
+   model through autograd, torch.nn.LSTM and torch.optim.Adam (MARKETCAST_KERNELS=off) is
    timed beside it.
 2. The Stock-X CNN-LSTM: seconds per epoch over the training windows (the first 80%, 7,296 of the
    history to 2026) of the VIX history (batch 40), through the library's own ``fit_windows``.
@@ -79,7 +79,7 @@ def lstm_table(vix, slices: list[int]) -> None:
     # Warm-up of both paths: imports, first allocations, and torch.optim's first construction
     # (seconds: it imports torch._dynamo), which the kernel path does not need.
     LSTMForecaster(epochs=1, device="cpu").fit(vix.iloc[:200])
-    with mock.patch.dict(os.environ, {ENV_SWITCH: "torch"}):
+    with mock.patch.dict(os.environ, {ENV_SWITCH: "off"}):
         LSTMForecaster(epochs=1, device="cpu").fit(vix.iloc[:200])
     rows = []
     for number in slices:
@@ -88,7 +88,7 @@ def lstm_table(vix, slices: list[int]) -> None:
         t0 = time.perf_counter()
         ours = LSTMForecaster(seed=0, device="cpu").fit(train).predict(21)
         t_ours = time.perf_counter() - t0
-        with mock.patch.dict(os.environ, {ENV_SWITCH: "torch"}):  # restores the caller's setting
+        with mock.patch.dict(os.environ, {ENV_SWITCH: "off"}):  # restores the caller's setting
             t0 = time.perf_counter()
             via_torch = LSTMForecaster(seed=0, device="cpu").fit(train).predict(21)
             t_torch = time.perf_counter() - t0

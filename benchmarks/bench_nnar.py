@@ -8,6 +8,7 @@ nnetar's scaled lag matrix, and averages their one-step forecasts:
 * marketcast: the vmmin port with the 20 networks in lockstep and their passes in C
   (``_nnet_kernel.c``; the whole ``nnetar`` fit,
   order selection included, plus the forecast);
+* the same with the networks' passes in NumPy (``MARKETCAST_KERNELS=off``: what the C kernel saves);
 * the same vmmin port run one network at a time (what lockstep saves);
 * scipy.optimize.minimize(method="BFGS", maxiter=100) per network, with the same analytic
   gradient (a different line search, so different weights);
@@ -30,6 +31,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # before NumPy is imported
 
 import warnings  # noqa: E402
+from unittest import mock  # noqa: E402
 
 import numpy as np  # noqa: E402
 from scipy import optimize  # noqa: E402
@@ -54,6 +56,12 @@ REPEATS = 20
 
 def marketcast_lockstep(z: np.ndarray, seed: int = 0) -> float:
     return float(nnetar_forecast(nnetar(z, rng=seed), 1)[0])
+
+
+def numpy_passes(z: np.ndarray, seed: int = 0) -> float:
+    """The same fit with the networks' passes in NumPy (``MARKETCAST_KERNELS=off``): what the C kernel saves."""
+    with mock.patch.dict(os.environ, {"MARKETCAST_KERNELS": "off"}):
+        return marketcast_lockstep(z, seed)
 
 
 def one_at_a_time(z: np.ndarray, seed: int = 0) -> float:
@@ -118,6 +126,7 @@ def main() -> None:
     nnet_like = {"activation": "logistic", "alpha": 0.0}
     methods = [  # name, function, timed runs, seeds for the spread of the forecast
         ("marketcast nnetar (20 networks in lockstep)", marketcast_lockstep, 9, 5),
+        ("marketcast nnetar, NumPy passes (MARKETCAST_KERNELS=off)", numpy_passes, 9, 5),
         ("marketcast vmmin, one network at a time", one_at_a_time, 3, 3),
         ("scipy BFGS per network (same gradient)", scipy_bfgs, 3, 3),
         ("scikit-learn 20 x MLPRegressor lbfgs (ReLU)", sklearn_mlps, 3, 3),

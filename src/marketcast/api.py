@@ -343,7 +343,8 @@ def backtest(data, *, models: str | Sequence[str] = ("sma", "naive"), window: in
         across slices: :func:`backtest_summary`. The forecasts themselves:
         :func:`marketcast.backtest.backtest`.
     """
-    from marketcast.backtest import backtest as run_backtest, rolling_origins
+    from marketcast.backtest import backtest as run_backtest
+    from marketcast.backtest import rolling_origins
     from marketcast.models.registry import configured_models
 
     names = _names(models)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,7 @@ from marketcast.models.base import Forecaster
 __all__ = ["Slice", "rolling_origins", "backtest", "BacktestResult", "VIX_PAPER_SLICES", "SCORE_COLUMNS"]
 
 SCORE_COLUMNS = ["slice", "start", "end", "model", "horizon", "rmse", "mae"]
-VIX_PAPER_SLICES = dict(window=504, start="2016-01-04", step=64, slices=14)
+VIX_PAPER_SLICES: dict[str, Any] = dict(window=504, start="2016-01-04", step=64, slices=14)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ without MKL, ``MARKETCAST_KERNELS=off``); ``train_regressor`` then uses autograd
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -33,7 +34,7 @@ def kernel_available() -> bool:
     return load_kernel(KERNEL) is not None
 
 
-def mse_step(net: nn.Module, X: torch.Tensor, y: torch.Tensor, adam: Adam | None = None
+def mse_step(net: Any, X: torch.Tensor, y: torch.Tensor, adam: Adam | None = None
              ) -> Callable[[torch.Tensor], tuple[float, float]] | None:
     """Kernel training steps for ``net`` (a ``CNNLSTMNet``) on windows ``X`` ``(n, window)``, ``y`` ``(n, 1)``.
 
@@ -73,7 +74,7 @@ def mse_step(net: nn.Module, X: torch.Tensor, y: torch.Tensor, adam: Adam | None
 class _CNNLSTMStep(KernelStep):
     """:func:`mse_step`'s function (see :class:`._kernels.KernelStep`), with the dropout masks' buffer."""
 
-    def __init__(self, net: nn.Module, params, X, y, adam):
+    def __init__(self, net: Any, params, X, y, adam):
         super().__init__(load_kernel(KERNEL), params, X, y, adam)
         self.dropout = net.dropout
         self.dims = [c.out_channels for c in net.convs], net.convs[0].kernel_size[0], X.shape[1], net.lstm1.units

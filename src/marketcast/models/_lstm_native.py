@@ -18,6 +18,7 @@ Adam's steps agree to float rounding (tests/test_models_lstm_native.py).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,7 +35,7 @@ def kernel_available() -> bool:
     return load_kernel(KERNEL) is not None
 
 
-def mse_step(net: nn.Module, X: torch.Tensor, y: torch.Tensor, adam: Adam | None = None
+def mse_step(net: Any, X: torch.Tensor, y: torch.Tensor, adam: Adam | None = None
              ) -> Callable[[torch.Tensor], tuple[float, float]] | None:
     """Kernel training steps for ``net`` (an ``LSTMNet``) on samples ``X`` ``(n, time, features)``, ``y`` ``(n, 1)``.
 
@@ -68,7 +69,7 @@ def mse_step(net: nn.Module, X: torch.Tensor, y: torch.Tensor, adam: Adam | None
 class _LSTMStep(KernelStep):
     """:func:`mse_step`'s function (see :class:`._kernels.KernelStep`)."""
 
-    def __init__(self, net: nn.Module, params, X, y, adam):
+    def __init__(self, net: Any, params, X, y, adam):
         super().__init__(load_kernel(KERNEL), params, X, y, adam)
         self.dims = X.shape[1], X.shape[2], net.lstm.hidden_size, net.dense.out_features
         self.relu = isinstance(net.activation, nn.ReLU)

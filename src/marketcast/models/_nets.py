@@ -9,9 +9,11 @@ model leaves no trace on the caller's random state.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 from collections.abc import Callable, Iterator
+from typing import cast
 
 import numpy as np
 import torch
@@ -293,7 +295,7 @@ class CNNLSTMNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.unsqueeze(-1)  # channels-last, as Keras: flattening it gives Keras' order
         for conv in self.convs:
-            h = relu_max_pool(conv1d_channels_last(h, conv))
+            h = relu_max_pool(conv1d_channels_last(h, cast(nn.Conv1d, conv)))
         h = h.reshape(x.shape[0], self.flat)
         h = self.dropout(self.lstm1(h))
         h = self.dropout(self.lstm2(h))
@@ -375,8 +377,10 @@ def train_regressor(
     adam = Adam(lr=learning_rate, eps=1e-7)
     # A network may bring its own step (loss, gradients and the same Adam in one call): the CPU
     # kernels of LSTMNet and CNNLSTMNet. Otherwise autograd and torch.optim.
-    kernel_step = net.mse_step(X_tr, y_tr, adam) if hasattr(net, "mse_step") else None
+    own_step = getattr(net, "mse_step", None)
+    kernel_step = own_step(X_tr, y_tr, adam) if own_step is not None else None
     _log_training_path(net, kernel_step is not None)
+    opt = None
     if kernel_step is None:  # built only here: its first construction in a process takes seconds
         opt_kw = {"fused": True} if device.type in ("cpu", "cuda") else {}
         opt = torch.optim.Adam(net.parameters(), lr=adam.lr, betas=adam.betas, eps=adam.eps, **opt_kw)
@@ -389,29 +393,18 @@ def train_regressor(
     for _ in range(epochs):
         net.train()
         order = torch.randperm(n, generator=gen).to(device) if shuffle else torch.arange(n, device=device)
+        step = kernel_step if kernel_step is not None else functools.partial(_autograd_step, net, opt, X_tr, y_tr)
         total_sq = total_abs = 0.0
         for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            if kernel_step is not None:
-                sq, ab = kernel_step(idx)
-            else:
-                opt.zero_grad(set_to_none=True)
-                err = net(X_tr[idx]) - y_tr[idx]
-                loss = (err * err).mean()
-                loss.backward()
-                opt.step()
-                sq, ab = float(loss.detach()) * len(idx), float(err.detach().abs().sum())
+            sq, ab = step(order[start : start + batch_size])
             total_sq += sq
             total_abs += ab
         history["loss"].append(total_sq / n)
         history["mae"].append(total_abs / n)
         if n_val:
-            net.eval()
-            with torch.inference_mode():
-                err = net(X_va) - y_va
-                val = float((err * err).mean())
+            val, val_mae = _validation_errors(net, X_va, y_va)
             history["val_loss"].append(val)
-            history["val_mae"].append(float(err.abs().mean()))
+            history["val_mae"].append(val_mae)
             if patience is not None:
                 if val < best - 1e-12:
                     best, since = val, 0
@@ -428,6 +421,24 @@ def train_regressor(
         net.load_state_dict(best_state)
     net.eval()
     return history
+
+
+def _autograd_step(net: nn.Module, opt, X: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> tuple[float, float]:
+    """One Adam step on the batch ``idx`` through autograd: the batch's sums of squared and absolute errors."""
+    opt.zero_grad(set_to_none=True)
+    err = net(X[idx]) - y[idx]
+    loss = (err * err).mean()
+    loss.backward()
+    opt.step()
+    return float(loss.detach()) * len(idx), float(err.detach().abs().sum())
+
+
+def _validation_errors(net: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Mean squared and mean absolute error on the validation samples (eval mode, no gradients)."""
+    net.eval()
+    with torch.inference_mode():
+        err = net(X) - y
+        return float((err * err).mean()), float(err.abs().mean())
 
 
 def predict_batches(net: nn.Module, X: np.ndarray, device: torch.device, batch_size: int = 4096) -> np.ndarray:

@@ -28,13 +28,13 @@ _ACCTOL = 1.0e-4
 _RELTEST = 10.0
 
 
-if hasattr(np, "vecdot"):  # NumPy >= 2.0: a ufunc, several times faster than einsum here
-    _rowdot = np.vecdot
-else:  # pragma: no cover
+def _einsum_rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise dot products of two ``(k, n)`` arrays."""
+    return np.einsum("ki,ki->k", a, b)
 
-    def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Row-wise dot products of two ``(k, n)`` arrays."""
-        return np.einsum("ki,ki->k", a, b)
+
+#: Row-wise dot products: ``np.vecdot`` (NumPy >= 2.0, a ufunc several times faster than einsum here).
+_rowdot: Callable[[np.ndarray, np.ndarray], np.ndarray] = getattr(np, "vecdot", _einsum_rowdot)
 
 
 @dataclass
@@ -46,11 +46,11 @@ class VmminResult:
     """
 
     x: np.ndarray
-    fmin: np.ndarray
-    fail: np.ndarray
-    iterations: np.ndarray
-    fncount: np.ndarray
-    grcount: np.ndarray
+    fmin: np.ndarray | float
+    fail: np.ndarray | int
+    iterations: np.ndarray | int
+    fncount: np.ndarray | int
+    grcount: np.ndarray | int
 
 
 def vmmin(
@@ -97,144 +97,164 @@ def vmmin(
     b = np.array(x0, dtype=np.float64, copy=True)
     single = b.ndim == 1
     b = np.atleast_2d(b)
-    k, n = b.shape
-
-    def pack(fmin, fail, it, fnc, grc) -> VmminResult:
-        if single:
-            return VmminResult(b[0], float(fmin[0]), int(fail[0]), int(it[0]), int(fnc[0]), int(grc[0]))
-        return VmminResult(b, fmin, fail, it, fnc, grc)
-
     if maxit <= 0:
         f0, _ = fg(b)
-        zero = np.zeros(k, dtype=int)
-        return pack(np.asarray(f0, dtype=np.float64).copy(), zero, zero, zero, zero)
+        zero = np.zeros(b.shape[0], dtype=int)
+        return _pack(b, single, np.asarray(f0, dtype=np.float64).copy(), zero, zero, zero, zero)
+    run = _Lockstep(fg, b, maxit, abstol, reltol)
+    run.top(np.arange(b.shape[0]))
+    while True:
+        sidx = np.flatnonzero(run.searching)
+        if not sidx.size:
+            break
+        ended, gnew, count_n = run.line_search_step(sidx)
+        if ended.size:
+            run.end_searches(ended, gnew, count_n)
+    fail = (run.iters >= maxit).astype(np.int64)
+    return _pack(run.b, single, run.fmin, fail, run.iters, run.funcount, run.gradcount)
 
-    f_all, g_all = fg(b)
-    f = np.array(f_all, dtype=np.float64)  # the last value computed, per problem (R's f)
-    g = np.array(g_all, dtype=np.float64)  # the gradient at the last accepted point
-    if not np.isfinite(f).all():
-        raise ModelError("initial value in 'vmmin' is not finite")
-    fmin = f.copy()
-    funcount = np.ones(k, dtype=np.int64)
-    gradcount = np.ones(k, dtype=np.int64)
-    iters = np.ones(k, dtype=np.int64)
-    ilast = gradcount.copy()
-    B = np.empty((k, n, n))  # inverse Hessian approximations
-    X = np.empty((k, n))  # the point a line search starts from
-    c = np.empty((k, n))  # the gradient there
-    t = np.empty((k, n))  # search directions
-    step = np.ones(k)
-    gradproj = np.zeros(k)
-    searching = np.zeros(k, dtype=bool)
-    eye = np.eye(n)
 
-    def bottom(idx: np.ndarray, count_n: np.ndarray) -> np.ndarray:
+def _pack(b, single, fmin, fail, it, fnc, grc) -> VmminResult:
+    if single:
+        return VmminResult(b[0], float(fmin[0]), int(fail[0]), int(it[0]), int(fnc[0]), int(grc[0]))
+    return VmminResult(b, fmin, fail, it, fnc, grc)
+
+
+class _Lockstep:
+    """The state of :func:`vmmin`'s problems (one row each) and the pieces of R's loop body on them.
+
+    ``f`` is the last value computed per problem (R's ``f``), ``g`` the gradient at the last
+    accepted point, ``B`` the inverse Hessian approximations, ``X`` and ``c`` the point a line
+    search starts from and its gradient, ``t`` the search directions; ``ilast`` the gradient
+    count at the last reset of ``B`` (R's ``ilast``).
+    """
+
+    def __init__(self, fg, b: np.ndarray, maxit: int, abstol: float, reltol: float):
+        k, n = b.shape
+        self.fg, self.b, self.n, self.maxit, self.abstol, self.reltol = fg, b, n, maxit, abstol, reltol
+        f_all, g_all = fg(b)
+        self.f = np.array(f_all, dtype=np.float64)
+        self.g = np.array(g_all, dtype=np.float64)
+        if not np.isfinite(self.f).all():
+            raise ModelError("initial value in 'vmmin' is not finite")
+        self.fmin = self.f.copy()
+        self.funcount = np.ones(k, dtype=np.int64)
+        self.gradcount = np.ones(k, dtype=np.int64)
+        self.iters = np.ones(k, dtype=np.int64)
+        self.ilast = self.gradcount.copy()
+        self.B = np.empty((k, n, n))
+        self.X = np.empty((k, n))
+        self.c = np.empty((k, n))
+        self.t = np.empty((k, n))
+        self.step = np.ones(k)
+        self.gradproj = np.zeros(k)
+        self.searching = np.zeros(k, dtype=bool)
+        self.eye = np.eye(n)
+
+    def bottom(self, idx: np.ndarray, count_n: np.ndarray) -> np.ndarray:
         """The end of R's do-while body for problems ``idx``: which of them loop again."""
-        go = iters[idx] < maxit
+        go = self.iters[idx] < self.maxit
         idx, count_n = idx[go], count_n[go]
-        gc = gradcount[idx]
-        restart = gc - ilast[idx] > 2 * n  # periodic restart
-        ilast[idx[restart]] = gc[restart]
-        return idx[~count_n | (ilast[idx] != gc)]
+        gc = self.gradcount[idx]
+        restart = gc - self.ilast[idx] > 2 * self.n  # periodic restart
+        self.ilast[idx[restart]] = gc[restart]
+        return idx[~count_n | (self.ilast[idx] != gc)]
 
-    def top(idx: np.ndarray) -> None:
+    def top(self, idx: np.ndarray) -> None:
         """The start of R's do-while body: a new search direction for problems ``idx``."""
         while idx.size:
-            reset = idx[ilast[idx] == gradcount[idx]]
+            reset = idx[self.ilast[idx] == self.gradcount[idx]]
             if reset.size:
-                B[reset] = eye
-            X[idx] = b[idx]
-            gi = g[idx]
-            c[idx] = gi
-            ti = np.matmul(B[idx], gi[:, :, None])[:, :, 0]
+                self.B[reset] = self.eye
+            self.X[idx] = self.b[idx]
+            gi = self.g[idx]
+            self.c[idx] = gi
+            ti = np.matmul(self.B[idx], gi[:, :, None])[:, :, 0]
             np.negative(ti, out=ti)
-            t[idx] = ti
+            self.t[idx] = ti
             gp = _rowdot(ti, gi)
-            gradproj[idx] = gp
+            self.gradproj[idx] = gp
             down = gp < 0.0
-            step[idx[down]] = 1.0
-            searching[idx[down]] = True
+            self.step[idx[down]] = 1.0
+            self.searching[idx[down]] = True
             up = idx[~down]
             if not up.size:
                 return
             # Uphill: stop if B was just reset, otherwise reset it and try again.
-            just_reset = ilast[up] == gradcount[up]
+            just_reset = self.ilast[up] == self.gradcount[up]
             again = up[~just_reset]
-            ilast[again] = gradcount[again]
-            idx = bottom(up, just_reset)
+            self.ilast[again] = self.gradcount[again]
+            idx = self.bottom(up, just_reset)
 
-    top(np.arange(k))
-    while True:
-        sidx = np.flatnonzero(searching)
-        if not sidx.size:
-            break
-        # One step of every running line search: b = X + steplength * t.
-        xs = X[sidx]
-        trial = t[sidx]
-        trial *= step[sidx, None]
+    def line_search_step(self, sidx: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """One step of the running line searches ``sidx``: ``b = X + step t``, then the Armijo test.
+
+        Returns the problems whose search ended (accepted ones first), the gradients at the
+        accepted points, and which of the ended ones made no progress (R's ``count == n``).
+        """
+        xs = self.X[sidx]
+        trial = self.t[sidx]
+        trial *= self.step[sidx, None]
         trial += xs
-        b[sidx] = trial
+        self.b[sidx] = trial
         xs += _RELTEST
-        unchanged = np.count_nonzero(xs == trial + _RELTEST, axis=1) == n
-        moved = sidx[~unchanged]
-        ended = sidx[unchanged]
-        if moved.size:
-            fv, gv = fg(trial[~unchanged])
-            f[moved] = fv
-            funcount[moved] += 1
-            ok = np.isfinite(fv) & (fv <= fmin[moved] + gradproj[moved] * step[moved] * _ACCTOL)
-            step[moved[~ok]] *= _STEPREDN
-            if ok.any():
-                ended = np.concatenate((moved[ok], ended))
-                gnew = gv[ok]
-            else:
-                gnew = None
-            count_n = np.zeros(ended.size, dtype=bool)
-            count_n[ok.sum() :] = True
-        else:
-            gnew = None
-            count_n = np.ones(ended.size, dtype=bool)
-        if not ended.size:
-            continue
-        searching[ended] = False
-        # Stop if the value is small or its relative change low (R then sets count = n).
-        fe, fm = f[ended], fmin[ended]
-        enough = (fe > abstol) & (np.abs(fe - fm) > reltol * (np.abs(fm) + reltol))
-        count_n |= ~enough
-        fmin[ended] = np.where(enough, fm, fe)
-        progress = ~count_n
-        if progress.any():
-            # Accepted points (first in `ended`): new gradient and BFGS update of B.
-            idx = ended[progress]
-            gi = gnew[progress[: gnew.shape[0]]]
-            fmin[idx] = f[idx]
-            gradcount[idx] += 1
-            iters[idx] += 1
-            ti = t[idx]
-            ti *= step[idx, None]
-            ci = gi - c[idx]
-            g[idx] = gi
-            d1 = _rowdot(ti, ci)
-            upd = d1 > 0.0
-            if upd.any():
-                u, tu, cu, du = idx[upd], ti[upd], ci[upd], d1[upd]
-                Bu = B[u]
-                bc = np.matmul(Bu, cu[:, :, None])[:, :, 0]  # R's X = B c
-                d2 = 1.0 + _rowdot(bc, cu) / du
-                xt = bc[:, :, None] * tu[:, None, :]
-                xt += xt.transpose(0, 2, 1)  # X t' + t X', exactly symmetric
-                tt = tu[:, :, None] * tu[:, None, :]
-                tt *= d2[:, None, None]
-                tt -= xt
-                tt /= du[:, None, None]
-                Bu += tt
-                B[u] = Bu
-            ilast[idx[~upd]] = gradcount[idx[~upd]]  # D1 <= 0: reset next time
-        # No progress: reset B and go on, unless it was just reset.
-        stall = count_n & (ilast[ended] < gradcount[ended])
-        count_n &= ~stall
-        ilast[ended[stall]] = gradcount[ended[stall]]
-        top(bottom(ended, count_n))
+        unchanged = np.count_nonzero(xs == trial + _RELTEST, axis=1) == self.n
+        moved, ended = sidx[~unchanged], sidx[unchanged]
+        if not moved.size:
+            return ended, None, np.ones(ended.size, dtype=bool)
+        fv, gv = self.fg(trial[~unchanged])
+        self.f[moved] = fv
+        self.funcount[moved] += 1
+        ok = np.isfinite(fv) & (fv <= self.fmin[moved] + self.gradproj[moved] * self.step[moved] * _ACCTOL)
+        self.step[moved[~ok]] *= _STEPREDN
+        gnew = None
+        if ok.any():
+            ended = np.concatenate((moved[ok], ended))
+            gnew = gv[ok]
+        count_n = np.zeros(ended.size, dtype=bool)
+        count_n[ok.sum() :] = True
+        return ended, gnew, count_n
 
-    fail = (iters >= maxit).astype(np.int64)
-    return pack(fmin, fail, iters, funcount, gradcount)
+    def end_searches(self, ended: np.ndarray, gnew: np.ndarray | None, count_n: np.ndarray) -> None:
+        """The rest of R's loop body for the problems whose line search ``ended``: tests, BFGS update, restarts."""
+        self.searching[ended] = False
+        # Stop if the value is small or its relative change low (R then sets count = n).
+        fe, fm = self.f[ended], self.fmin[ended]
+        enough = (fe > self.abstol) & (np.abs(fe - fm) > self.reltol * (np.abs(fm) + self.reltol))
+        count_n |= ~enough
+        self.fmin[ended] = np.where(enough, fm, fe)
+        progress = ~count_n
+        if progress.any() and gnew is not None:
+            # Accepted points (first in `ended`): new gradient and BFGS update of B.
+            self.update(ended[progress], gnew[progress[: gnew.shape[0]]])
+        # No progress: reset B and go on, unless it was just reset.
+        stall = count_n & (self.ilast[ended] < self.gradcount[ended])
+        count_n &= ~stall
+        self.ilast[ended[stall]] = self.gradcount[ended[stall]]
+        self.top(self.bottom(ended, count_n))
+
+    def update(self, idx: np.ndarray, gi: np.ndarray) -> None:
+        """Accept the points of problems ``idx`` with gradients ``gi``: R's BFGS update of ``B``."""
+        self.fmin[idx] = self.f[idx]
+        self.gradcount[idx] += 1
+        self.iters[idx] += 1
+        ti = self.t[idx]
+        ti *= self.step[idx, None]
+        ci = gi - self.c[idx]
+        self.g[idx] = gi
+        d1 = _rowdot(ti, ci)
+        upd = d1 > 0.0
+        if upd.any():
+            u, tu, cu, du = idx[upd], ti[upd], ci[upd], d1[upd]
+            Bu = self.B[u]
+            bc = np.matmul(Bu, cu[:, :, None])[:, :, 0]  # R's X = B c
+            d2 = 1.0 + _rowdot(bc, cu) / du
+            xt = bc[:, :, None] * tu[:, None, :]
+            xt += xt.transpose(0, 2, 1)  # X t' + t X', exactly symmetric
+            tt = tu[:, :, None] * tu[:, None, :]
+            tt *= d2[:, None, None]
+            tt -= xt
+            tt /= du[:, None, None]
+            Bu += tt
+            self.B[u] = Bu
+        self.ilast[idx[~upd]] = self.gradcount[idx[~upd]]  # D1 <= 0: reset next time

@@ -131,7 +131,7 @@ class Forecaster(Estimator):
         self.last_date_ = series.index[-1]
         # Kept for conformal intervals calibrated on request (see predict_interval); not saved.
         self.training_data_ = series
-        self._calibrations = {}
+        self._calibrations: dict = {}
         return self
 
     def _what(self) -> str:

@@ -8,6 +8,7 @@ mean of DD-EWMA, NNAR and Prophet. Any registered models can be combined by name
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,7 @@ def _members(target: str, names: Sequence[str], seed: int, member_params: dict |
     for name in names:
         if name.startswith("ensemble"):
             raise ModelError("an ensemble cannot contain another ensemble")
-        cls = spec_of(name, target).load()  # type: ignore[arg-type]
+        cls: Any = spec_of(name, target).load()  # type: ignore[arg-type]
         kwargs = {"seed": seed} if "seed" in cls._param_names() else {}
         kwargs.update(member_params.get(name, {}))
         out.append(get_model(name, target, **kwargs))  # type: ignore[arg-type]

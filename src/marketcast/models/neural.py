@@ -38,6 +38,16 @@ class _NeuralForecaster(Forecaster):
     """Shared plumbing: device, seeding, training history, saving weights."""
 
     stochastic = True
+    # Set by every subclass's __init__ (hyper-parameters) and by training; declared for the plumbing here.
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    validation: float
+    patience: int | None
+    warm_start: bool
+    seed: int
+    device: str
+    history_: dict[str, list[float]]
 
     def progress_units(self) -> int:
         return int(self.epochs)

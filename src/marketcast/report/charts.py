@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -81,10 +81,11 @@ class Layer:
 
     kind: LayerKind
     name: str
-    x: Sequence
-    y: Sequence | None = None
-    lower: Sequence | None = None
-    upper: Sequence | None = None
+    # Array-likes in, NumPy arrays after __post_init__ (Any: mypy cannot type the conversion).
+    x: Any
+    y: Any = None
+    lower: Any = None
+    upper: Any = None
     color: str = PALETTE[0]
     opacity: float = 1.0
     dash: Dash = "solid"
@@ -576,7 +577,7 @@ def training_curves(history, metric: str = "loss") -> Chart:
     """
     frame = _history_frame(history)
     _require(frame, [metric], "training history")
-    parts = _models(frame) or [None]
+    parts: list[str | None] = [*_models(frame)] or [None]
     colors = _colors([p or "" for p in parts])
     layers = []
     for part in parts:

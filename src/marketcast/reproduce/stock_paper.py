@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -104,7 +105,7 @@ def overlap_share(train: np.ndarray, test: np.ndarray, window: int) -> float:
     return float(np.mean(nearest <= window))
 
 
-def _model(name: str, config: StockPaperConfig):
+def _model(name: str, config: StockPaperConfig) -> Any:  # the registry's Forecaster, with the window API
     from marketcast.models.registry import get_model
 
     if name == "xgboost":
@@ -210,7 +211,7 @@ def finetune_experiment(series: dict[str, pd.Series], config: StockPaperConfig, 
                  "test_mse": float(np.mean((model.predict_windows(X1[te1]) - y1[te1]) ** 2))})
     folder = Path(model_dir) if model_dir is not None else Path(tempfile.mkdtemp(prefix="stockx-"))
     path = save_model(model, folder / f"cnn-lstm-{first.lower()}", data=series[first])
-    reloaded = load_model(path)
+    reloaded: Any = load_model(path)  # the CNN-LSTM, with its window API
     same = bool(np.array_equal(reloaded.predict_windows(X1[te1]), model.predict_windows(X1[te1])))
     X2, y2, _ = normalised_windows(series[second].to_numpy(), config.window)
     tr2, te2 = split_windows(len(X2), "chronological", config.window, config.seed)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,7 +68,7 @@ class VixPaperResult:
     tables: dict[str, pd.DataFrame]
     config: VixPaperConfig
     seconds: dict[str, float] = field(default_factory=dict)
-    extras: dict[str, object] = field(default_factory=dict)
+    extras: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def _seed_stats(frames: Sequence[pd.DataFrame], keys: list[str], values: list[str]) -> pd.DataFrame:
@@ -87,7 +88,7 @@ def _point_models(seed: int, epochs: int):
     from marketcast.models.neural import LSTMForecaster
     from marketcast.models.prophet import ProphetForecaster
 
-    lstm = {"epochs": epochs} if epochs != 50 else {}
+    lstm: dict[str, Any] = {"epochs": epochs} if epochs != 50 else {}
     return ["sma", LSTMForecaster(seed=seed, **lstm), ProphetForecaster(seed=seed),
             Ensemble(seed=seed, member_params={"lstm": lstm} if lstm else None), "naive"]
 
@@ -106,7 +107,7 @@ def point_table(prices: pd.Series, horizon: int, config: VixPaperConfig, tick=No
         runs.append(pd.concat([per_slice[["slice", "model", "rmse", "mae"]].astype({"slice": str}), rows], ignore_index=True))
         forecasts.append(res.forecasts.assign(seed=seed))
     table = _seed_stats(runs, ["slice", "model"], ["rmse", "mae"])
-    printed = paper.TABLE_II if horizon == 21 else paper.TABLE_III
+    printed: dict[str, Any] = paper.TABLE_II if horizon == 21 else paper.TABLE_III
     lookup = {str(i + 1): row for i, row in enumerate(printed["slices"])} | {"mean": printed["mean"], "sd": printed["sd"]}
     table["paper_rmse"] = [lookup[s].get(f"{m}_rmse", np.nan) for s, m in zip(table.slice, table.model)]
     table["paper_mae"] = [lookup[s].get(f"{m}_mae", np.nan) for s, m in zip(table.slice, table.model)]
@@ -132,7 +133,7 @@ def extended_table(prices: pd.Series, horizon: int, config: VixPaperConfig, tick
     from marketcast.models.nnar import NNARForecaster
 
     seed = config.seeds[0]
-    models = ["har", NNARForecaster(seed=seed), XGBoostForecaster(window=21, seed=seed), "naive"]
+    models: list[Any] = ["har", NNARForecaster(seed=seed), XGBoostForecaster(window=21, seed=seed), "naive"]
     res = backtest(prices, models, horizon=horizon, progress=tick, **VIX_PAPER_SLICES)
     return _slices_with_summary(res.scores).assign(seed=seed)
 
@@ -196,7 +197,8 @@ def interval_tables(prices: pd.Series, config: VixPaperConfig, tick=None) -> dic
     train = prices.loc[TABLE_IV_TRAIN[0] : TABLE_IV_TRAIN[1]]
     dates = pd.bdate_range(train.index[-1] + pd.offsets.BDay(1), periods=5)
     actual = prices.reindex(dates).to_numpy()
-    forecasts, backtests, errors, insample = [], [], [], None
+    forecasts, backtests, errors = [], [], []
+    insample: pd.DataFrame | None = None
     for seed in config.seeds:
         model = TwoLSTM(seed=seed, epochs=config.lstm_epochs, networks=1).fit(train, progress=tick)
         iv = model.predict_interval(5, LEVELS)
@@ -234,6 +236,8 @@ def interval_tables(prices: pd.Series, config: VixPaperConfig, tick=None) -> dic
     avg = averaged.predict_interval(5, LEVELS).to_frame().assign(day=np.arange(1, 6), date=dates, price=actual,
                                                                    seed=config.seeds[0], networks=NETWORKS)
     avg = avg[["day", "date", "price", "seed", "networks"] + cols]
+    if insample is None:
+        raise ValueError("the VIX reproduction needs at least one seed")
     return {"table4": table, "table4_averaged": avg, "table4_backtest": pd.DataFrame(backtests), "table4_errors": err,
             "table4_seeds": pd.DataFrame({"seed": held.index, "prices_inside_95": held.to_numpy()}),
             "table4_insample": insample.reset_index(names="date"), "table4_forecasts": per_seed}
@@ -438,6 +442,18 @@ def summary_markdown(result: VixPaperResult) -> str:
              f"LSTM epochs: {cfg.lstm_epochs} (Table I: 50).", "",
              "All evaluation is chronological: every model is fitted only on data before the days it forecasts.", "",
              "## Deterministic columns against the printed digits", ""]
+    lines += _deterministic_lines(t)
+    lines += _point_forecast_lines(t, cfg)
+    lines += _interval_lines(t)
+    lines += _volatility_lines(t, cfg)
+    lines += ["", "## Time", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {k} | {v:.1f} |" for k, v in result.seconds.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _deterministic_lines(t: dict[str, pd.DataFrame]) -> list[str]:
+    """The summary's deterministic cells against the printed digits, and why the few differ."""
+    lines: list[str] = []
     for c in deterministic_checks(t):
         lines.append(f"- {c['what']}: {c['equal']} of {c['cells']} printed values equal.")
         for day, ours, theirs in c["differ"]:
@@ -457,6 +473,12 @@ def summary_markdown(result: VixPaperResult) -> str:
               "we match with rho = 0.70420 and nu = 3.92983.",
               "- Sample volatilities use the square root in 2 rho sqrt(F(1-F)) (the paper's printed formula drops it; "
               "only the square-root form reproduces Tables V-VII).", ""]
+    return lines
+
+
+def _point_forecast_lines(t: dict[str, pd.DataFrame], cfg: VixPaperConfig) -> list[str]:
+    """The summary's Tables II-III: mean RMSEs, the best model against the random walk, earlier origins."""
+    lines: list[str] = []
     lines += ["## Point forecasts (Tables II-III): mean RMSE across the 14 slices", "",
               "| horizon | model | ours (mean over seeds) | SD over seeds | paper |", "|---|---|---|---|---|"]
     best = {}
@@ -487,6 +509,12 @@ def summary_markdown(result: VixPaperResult) -> str:
                      f"({prmse:.4f}); ours is {100 * (rmse - prmse) / prmse:+.1f}% from it. The paper reports no "
                      "random-walk baseline, and picking the best of several models on the same 14 slices flatters it.")
     lines += _earlier_origins_lines(t)
+    return lines
+
+
+def _interval_lines(t: dict[str, pd.DataFrame]) -> list[str]:
+    """The summary's Table IV: intervals, prices inside them per seed, their coverage backtests."""
+    lines: list[str] = []
     iv = t["table4"]
     bt = t["table4_backtest"]
     seeds = t["table4_seeds"]
@@ -514,6 +542,12 @@ def summary_markdown(result: VixPaperResult) -> str:
                      f"{g.coverage.std(ddof=1) if len(g) > 1 else 0:.1%}), Kupiec p-value {g.kupiec_pvalue.mean():.3f}")
     lines += ["", "The paper's backtest scores its networks on the rows they were trained on. The out-of-sample rows keep "
               "the networks and the training errors' t law fixed and score each later day from the prices before it."]
+    return lines
+
+
+def _volatility_lines(t: dict[str, pd.DataFrame], cfg: VixPaperConfig) -> list[str]:
+    """The summary's Tables V-VII: accuracy, speed, the VaR backtest and Diebold-Mariano tests."""
+    lines: list[str] = []
     acc = t["table5_accuracy"]
     lines += ["", "## Volatility and risk (Tables V-VII)", "",
               "RMSE of each day's volatility forecast against the realised |return| over the 21 days:", "",
@@ -534,6 +568,4 @@ def summary_markdown(result: VixPaperResult) -> str:
     lines += ["", "Diebold-Mariano tests against DD-EWMA (squared error of the volatility forecast vs |return|):", ""]
     for r in t["dm_tests"].itertuples():
         lines.append(f"- {r.model}: statistic {r.statistic:.3f}, p-value {r.pvalue:.3f}: {r.at_5pct}")
-    lines += ["", "## Time", "", "| stage | seconds |", "|---|---|"]
-    lines += [f"| {k} | {v:.1f} |" for k, v in result.seconds.items()]
-    return "\n".join(lines) + "\n"
+    return lines

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,7 @@ def _check_hyper(model) -> None:
 def _entropy(seed) -> int:
     """A seed as given, or fresh entropy for None (stored so that a fit can be reproduced)."""
     if seed is None:
-        return int(np.random.SeedSequence().entropy)
+        return cast(int, np.random.SeedSequence().entropy)  # an int when drawn, not given
     if isinstance(seed, (int, np.integer)) and int(seed) >= 0:
         return int(seed)
     raise ModelError(f"nnar: seed must be a non-negative integer or None, got {seed!r}")

@@ -129,6 +129,8 @@ class _Net:
 
     def __call__(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sum of squared errors (plus decay) and its gradient for each row of ``w``."""
+        if self.y is None:
+            raise ValueError("these networks were set up without targets: outputs only")
         kernel = _nnet_kernel()
         if kernel is not None:  # the same sums in one pass per hidden unit (_nnet_kernel.c)
             w = self._weights(w)
