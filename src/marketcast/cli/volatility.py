@@ -33,7 +33,10 @@ def volatility(
     from marketcast.models.registry import configured_models, parse_model_list
     from marketcast.volatility import VOLATILITY_COLUMNS, rolling_volatility
 
+    from marketcast.models.params import check_jobs
+
     out = check_out(out)
+    jobs = check_jobs(jobs)
     names = parse_model_list(models)
     instances = configured_models(names, "volatility", parse_params(param, seed, None))
     quiet = is_quiet(ctx)

@@ -76,10 +76,9 @@ class Estimator:
         return {p: getattr(self, p) for p in self._param_names()}
 
     def set_params(self, **params: Any) -> Self:
-        valid = set(self._param_names())
-        for key, value in params.items():
-            if key not in valid:
-                raise ModelError(f"{self.name or type(self).__name__}: unknown parameter '{key}' (valid: {', '.join(sorted(valid))})")
+        from marketcast.models.params import validate_params
+
+        for key, value in validate_params(type(self), params, model=self.name or type(self).__name__).items():
             setattr(self, key, value)
         return self
 

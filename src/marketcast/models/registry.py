@@ -103,7 +103,11 @@ def get_model(name: str, target: Target = "price", **params: Any):
             raise ModelError(f"only 'ensemble' takes a list of models, not '{group.group(1)}'")
         members = [m.strip() for m in group.group(2).split(",") if m.strip()]
         return get_model("ensemble", target, members=members, **params)
-    cls = spec_of(name, target).load()
+    spec = spec_of(name, target)
+    cls = spec.load()
+    from marketcast.models.params import validate_params
+
+    params = validate_params(cls, params, model=spec.name)
     try:
         return cls(**params)
     except TypeError as exc:
