@@ -28,8 +28,28 @@ app.add_typer(_reproduce.app, name="reproduce")
 __all__ = ["app", "main"]
 
 
+def hoist_global_flags(argv: list[str]) -> list[str]:
+    """Move root flags written after the subcommand (``volatility F.csv -q``) in front of it.
+
+    Only exact flag tokens move, and none after ``--``; no subcommand has an option of the
+    same spelling, so the meaning of the line does not change.
+    """
+    from marketcast.cli._app import GLOBAL_FLAGS
+
+    front, rest = [], []
+    for i, token in enumerate(argv):
+        if token == "--":
+            rest.extend(argv[i:])
+            break
+        (front if token in GLOBAL_FLAGS else rest).append(token)
+    return front + rest
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
+    if argv is None:
+        argv = sys.argv[1:]
+    argv = hoist_global_flags(list(argv))
     try:
         result = app(args=argv, prog_name="marketcast", standalone_mode=False)
         return result if isinstance(result, int) else 0

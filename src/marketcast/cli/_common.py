@@ -37,6 +37,13 @@ def parse_params(items: list[str] | None, seed: int | None, epochs: int | None) 
     return params
 
 
+def global_option(key: str, default=None):
+    """A root option (``--daily-closes``, ``-q``) of the running command, ``default`` outside one."""
+    from marketcast.cli._app import SETTINGS
+
+    return SETTINGS.get(key, default)
+
+
 def is_quiet(ctx: typer.Context) -> bool:
     return bool((ctx.obj or {}).get("quiet"))
 
@@ -49,7 +56,10 @@ def load_input(data: str, column: str | None, adjust_splits: bool, quiet: bool =
     """
     from marketcast.data import resolve_input
 
-    series = resolve_input(data, column=column, adjust_splits=adjust_splits)
+    series = resolve_input(data, column=column, adjust_splits=adjust_splits, intraday=global_option("intraday", "refuse"))
+    if not quiet:
+        for note in series.attrs.get("notes", []):
+            typer.echo(f"note: {note}", err=True)
     skipped = series.attrs.get("skipped_missing")
     if skipped and not quiet:
         typer.echo(f"note: {series.attrs.get('source')}: skipped {skipped['rows']} row(s) with no "

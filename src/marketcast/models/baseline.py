@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from marketcast.errors import ModelError
+from marketcast.errors import DataError, ModelError
 from marketcast.models.base import Forecaster
 
 __all__ = ["Naive", "SMA", "sma_forecast"]
@@ -79,7 +79,7 @@ class SMA(Forecaster):
     def _predict(self, horizon: int) -> np.ndarray:
         window = self.window or horizon
         if len(self.history_) < window:
-            raise ModelError(f"sma: window {window} is longer than the {len(self.history_)} rows fitted")
+            raise DataError(f"sma: a window of {window} needs at least {window} rows, got {len(self.history_)}")
         return sma_forecast(self.history_, window, horizon)
 
     def _condition(self, y: pd.Series) -> None:
