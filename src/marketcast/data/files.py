@@ -90,7 +90,7 @@ class PriceData:
 
     @property
     def name(self) -> str:
-        return Path(self.path).name
+        return "<stdin>" if self.path == STDIN else Path(self.path).name
 
     def resolve_column(self, column: str | None = None) -> str:
         """The canonical name of ``column`` (default: the close), or a DataError listing the columns."""

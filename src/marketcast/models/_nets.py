@@ -326,6 +326,18 @@ class WindowRNNNet(nn.Module):
 # --- training --------------------------------------------------------------------------------------
 
 
+#: An epoch loss this many times the lowest so far (on the scaled targets) means training diverged.
+DIVERGENCE_FACTOR = 1e3
+
+
+class Diverged(ArithmeticError):
+    """Training diverged: a non-finite epoch loss, or one that exploded past the lowest so far."""
+
+    def __init__(self, epoch: int, loss: float, lowest: float):
+        super().__init__(f"training diverged at epoch {epoch} (loss {loss:.3g})")
+        self.epoch, self.loss, self.lowest = epoch, loss, lowest
+
+
 def train_regressor(
     net: nn.Module,
     X: np.ndarray,
@@ -386,7 +398,11 @@ def train_regressor(
                 sq, ab = float(loss.detach()) * len(idx), float(err.detach().abs().sum())
             total_sq += sq
             total_abs += ab
-        history["loss"].append(total_sq / n)
+        epoch_loss = total_sq / n
+        lowest = min(history["loss"], default=math.inf)
+        if not math.isfinite(epoch_loss) or epoch_loss > DIVERGENCE_FACTOR * max(min(lowest, epoch_loss), 1e-3):
+            raise Diverged(len(history["loss"]) + 1, epoch_loss, lowest)
+        history["loss"].append(epoch_loss)
         history["mae"].append(total_abs / n)
         if n_val:
             net.eval()

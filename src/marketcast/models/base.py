@@ -33,6 +33,18 @@ def check_levels(levels) -> tuple[float, ...]:
     return out
 
 
+def check_finite_forecast(model, values) -> None:
+    """Refuse a forecast with NaN or infinite values: it is never returned, scored or written."""
+    v = np.asarray(values, dtype=np.float64)
+    if np.isfinite(v).all():
+        return
+    params = model.get_params() if hasattr(model, "get_params") else {}
+    hint = (f"; lower learning_rate (now {params['learning_rate']:g})" if isinstance(params.get("learning_rate"), float)
+            else "; check the model's settings (-p)")
+    raise ModelError(f"{getattr(model, 'name', 'model')}: the forecast is not finite (training diverged or the "
+                     f"settings do not fit the data){hint}")
+
+
 @dataclass
 class IntervalForecast:
     """Point forecasts with central prediction intervals at one or more levels.
@@ -145,6 +157,7 @@ class Forecaster(Estimator):
         out = np.asarray(self._predict(int(horizon)), dtype=np.float64)
         if out.shape != (int(horizon),):
             raise ModelError(f"{self.name}: predicted shape {out.shape}, expected ({horizon},)")
+        check_finite_forecast(self, out)
         return out
 
     def condition(self, y: pd.Series | np.ndarray) -> Self:
@@ -180,7 +193,10 @@ class Forecaster(Estimator):
         levels = check_levels(levels)
         if type(self)._predict_interval is Forecaster._predict_interval:
             raise ModelError(f"{self.name}: no native prediction intervals; use conformal intervals")
-        return self._predict_interval(int(horizon), levels)
+        result = self._predict_interval(int(horizon), levels)
+        for values in (result.point, *result.lower.values(), *result.upper.values()):
+            check_finite_forecast(self, values)
+        return result
 
     @property
     def has_native_intervals(self) -> bool:

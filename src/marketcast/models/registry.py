@@ -109,9 +109,12 @@ def get_model(name: str, target: Target = "price", **params: Any):
 
     params = validate_params(cls, params, model=spec.name)
     try:
-        return cls(**params)
+        model = cls(**params)
     except TypeError as exc:
         raise ModelError(f"{name}: {exc}") from None
+    if hasattr(model, "member_models"):  # an ensemble: its members' settings are checked now, not at fit
+        model.member_models()
+    return model
 
 
 def configured_model(name: str, target: Target, params: dict[str, Any]) -> tuple[Any, set[str]]:
