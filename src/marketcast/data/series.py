@@ -111,7 +111,7 @@ def as_series(values: pd.Series | np.ndarray | list, *, name: str = "series", po
         raise DataError(f"{src}: non-positive price {v[i]:g} on {s.index[i].date()}")
     if not s.index.is_monotonic_increasing or s.index.has_duplicates:
         raise DataError(f"{src}: dates must be strictly increasing")
-    s.index.name = "date"
+    s.index = s.index.rename("date")  # a new index: the caller's keeps its name
     s.attrs = dict(getattr(values, "attrs", {}) or {})
     s.attrs.setdefault("source", src)
     return s
