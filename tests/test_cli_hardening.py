@@ -118,14 +118,22 @@ def test_global_flags_after_the_subcommand(capsys, tmp_path, prices):
     assert rc == 0 and "wrote" in err
 
 
-def test_quiet_silences_warnings(capsys, tmp_path, prices, caplog):
-    import logging
+_OFFLINE = ("import sys, time, httpx\n"
+            "from marketcast.data.sources import _http\n"
+            "def refuse(request): raise httpx.ConnectError('offline', request=request)\n"
+            "_http.make_client = lambda: httpx.Client(transport=httpx.MockTransport(refuse))\n"
+            "time.sleep = lambda s: None\n"
+            "from marketcast.cli import main; sys.exit(main())\n")
 
-    rc, _, err = run(capsys, "-q", "forecast", prices, "--model", "naive")
-    assert rc == 0
-    assert logging.getLogger().getEffectiveLevel() >= logging.ERROR
-    logging.getLogger("marketcast.data.sources._http").warning("retrying")
-    assert "retrying" not in capsys.readouterr().err
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_quiet_silences_the_retry_warnings_of_an_offline_fetch(tmp_path, quiet):
+    args = ["data", "fetch", "AAPL", "--source", "yahoo", "--store", tmp_path / "s.duckdb"] + (["-q"] if quiet else [])
+    out = subprocess.run([sys.executable, "-c", _OFFLINE, *map(str, args)], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert ("retrying" in out.stderr) is not quiet, out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("marketcast: error: yahoo")
 
 
 def _cli(args, **kw):

@@ -75,3 +75,14 @@ def test_var_backtest_on_simulated_normal_returns_is_calibrated():
     assert bt.kupiec_pvalue > 0.01 and bt.traffic_light == "green"
     bad = var_backtest(r, var / 2, 0.05, 1000)
     assert bad.breach_rate > 0.15 and bad.kupiec_pvalue < 1e-10 and bad.traffic_light == "red"
+
+
+def test_the_fast_t_quantile_and_density_are_scipys():
+    # risk_measures calls scipy's own special functions without its generic argument handling.
+    from marketcast.risk_measures import _t_pdf, _t_ppf
+
+    nu = np.concatenate([np.linspace(2.0001, 60.0, 2001), [3.0, 1e6]])
+    x = np.linspace(-12.0, 12.0, nu.size)
+    for p in (0.001, 0.01, 0.05, 0.5, 0.975):
+        np.testing.assert_array_equal(_t_ppf(p, nu), sst.t.ppf(p, nu))
+    np.testing.assert_array_equal(_t_pdf(x, nu), sst.t.pdf(x, nu))

@@ -15,6 +15,7 @@ __all__ = [
     "AuthenticationError",
     "ModelError",
     "NotFittedError",
+    "MarketcastWarning",
 ]
 
 
@@ -59,3 +60,7 @@ class NotFittedError(ModelError):
     """A model was asked to predict before it was fitted."""
 
     http_status = 409
+
+
+class MarketcastWarning(UserWarning):
+    """Something a user should know about a result that is still valid (the CLI prints it as a note)."""

@@ -20,6 +20,7 @@ it stays positive and scales with the price level, as price errors do.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ import pandas as pd
 from marketcast.errors import DataError, ModelError
 from marketcast.models.base import Forecaster, IntervalForecast
 
-__all__ = ["ConformalForecaster", "conformal_quantile"]
+__all__ = ["ConformalForecaster", "CALIBRATION_WINDOWS", "Calibration", "coverage_note", "windows_needed", "calibrate", "conformal_interval", "conformal_quantile"]
 
 
 def conformal_quantile(abs_errors: np.ndarray, level: float) -> float:
@@ -38,6 +39,80 @@ def conformal_quantile(abs_errors: np.ndarray, level: float) -> float:
         raise ModelError("no calibration errors")
     k = math.ceil((m + 1) * level)
     return float(e[min(k, m) - 1])
+
+
+#: Calibration windows of conformal intervals by default (``--calibration-windows``).
+CALIBRATION_WINDOWS = 20
+
+
+def windows_needed(level: float) -> int:
+    """Fewest calibration windows for which the conformal quantile at ``level`` is guaranteed."""
+    return math.ceil(1.0 / (1.0 - level) - 1.0)
+
+
+def coverage_note(windows: int, levels) -> str | None:
+    """Why conformal intervals at some of ``levels`` may cover less than their level, or None."""
+    short = [level for level in levels or () if windows < windows_needed(level)]
+    if not short:
+        return None
+    return (f"{windows} calibration windows are too few for conformal "
+            f"{', '.join(f'{v:.0%}' for v in short)} intervals (each is the widest calibration error, so "
+            f"its coverage can fall short of the level); use --calibration-windows {windows_needed(max(short))} or more")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Out-of-sample errors of a model at each step (rows: calibration windows; columns: steps)."""
+
+    errors: np.ndarray
+    origins: pd.DatetimeIndex
+    log_scale: bool
+
+
+def calibrate(model: Forecaster, y: pd.Series, *, windows: int = 20, horizon: int = 21, step: int | None = None,
+              progress=None) -> Calibration:
+    """Backtest ``model`` on the end of ``y``: ``windows`` origins ``step`` rows apart (default ``horizon``).
+
+    Each origin fits a fresh clone on every row before it and forecasts ``horizon`` steps; the
+    errors are on the log scale when the series and the forecasts are positive.
+    """
+    H, m = int(horizon), int(windows)
+    step = int(step or H)
+    if H < 1 or m < 1 or step < 1:
+        raise ModelError("conformal: calibration_windows, max_horizon and step must be at least 1")
+    n = len(y)
+    origins = [n - H - k * step for k in range(m)][::-1]
+    if origins[0] < model.min_history():
+        need = model.min_history() + H + (m - 1) * step
+        raise DataError(
+            f"{y.attrs.get('source', 'series')}: {n} rows are too few for {m} calibration windows of "
+            f"{H} steps for {model.name} (need {need})"
+        )
+    values = y.to_numpy()
+    actual = np.empty((m, H))
+    preds = np.empty((m, H))
+    for i, origin in enumerate(origins):
+        preds[i] = model.clone().fit(y.iloc[:origin], progress=progress).predict(H)
+        actual[i] = values[origin : origin + H]
+    log_scale = bool((values > 0).all() and (preds > 0).all())
+    errors = np.log(actual / preds) if log_scale else actual - preds
+    return Calibration(errors, y.index[origins], log_scale)
+
+
+def conformal_interval(point: np.ndarray, errors: np.ndarray, log_scale: bool,
+                       levels: tuple[float, ...]) -> IntervalForecast:
+    """Intervals around ``point`` from calibration ``errors`` (see the module docstring)."""
+    horizon = len(point)
+    abs_err = np.abs(errors[:, :horizon])
+    lower, upper = {}, {}
+    for lv in levels:
+        q = np.array([conformal_quantile(abs_err[:, h], lv) for h in range(horizon)])
+        if log_scale:
+            a, b = point * np.exp(-q), point * np.exp(q)
+            lower[lv], upper[lv] = np.minimum(a, b), np.maximum(a, b)
+        else:
+            lower[lv], upper[lv] = point - q, point + q
+    return IntervalForecast(point, lower, upper)
 
 
 class ConformalForecaster(Forecaster):
@@ -79,27 +154,11 @@ class ConformalForecaster(Forecaster):
         return (self.calibration_windows + 1) * max(1, self.model.progress_units())
 
     def _fit(self, y: pd.Series) -> None:
-        H = int(self.max_horizon)
-        step = int(self.step or H)
-        m = int(self.calibration_windows)
-        if H < 1 or m < 1 or step < 1:
-            raise ModelError("conformal: calibration_windows, max_horizon and step must be at least 1")
-        n = len(y)
-        origins = [n - H - k * step for k in range(m)][::-1]
-        if origins[0] < self.model.min_history():
-            raise DataError(
-                f"{y.attrs.get('source', 'series')}: {n} rows are too few for {m} calibration windows of "
-                f"{H} steps for {self.model.name} (need {self.min_history()})"
-            )
-        values = y.to_numpy()
-        actual = np.empty((m, H))
-        preds = np.empty((m, H))
-        for i, origin in enumerate(origins):
-            preds[i] = self.model.clone().fit(y.iloc[:origin], progress=self._progress).predict(H)
-            actual[i] = values[origin : origin + H]
-        self.log_scale_ = bool((values > 0).all() and (preds > 0).all())
-        self.calibration_errors_ = np.log(actual / preds) if self.log_scale_ else actual - preds
-        self.calibration_origins_ = y.index[origins]
+        cal = calibrate(self.model, y, windows=int(self.calibration_windows), horizon=int(self.max_horizon),
+                        step=self.step, progress=self._progress)
+        self.log_scale_ = cal.log_scale
+        self.calibration_errors_ = cal.errors
+        self.calibration_origins_ = cal.origins
         self.model_ = self.model.clone().fit(y, progress=self._progress)
 
     def _predict(self, horizon: int) -> np.ndarray:
@@ -109,28 +168,15 @@ class ConformalForecaster(Forecaster):
         # The calibration errors stay: they describe the model, not the series it starts from.
         self.model_.condition(y)
 
-    @staticmethod
-    def windows_needed(level: float) -> int:
-        """Fewest calibration windows for which the conformal quantile at ``level`` is guaranteed."""
-        return math.ceil(1.0 / (1.0 - level) - 1.0)
+    windows_needed = staticmethod(windows_needed)
 
     def coverage_guaranteed(self, level: float) -> bool:
-        return self.calibration_windows >= self.windows_needed(level)
+        return self.calibration_windows >= windows_needed(level)
 
     def _predict_interval(self, horizon: int, levels: tuple[float, ...]) -> IntervalForecast:
         if horizon > self.calibration_errors_.shape[1]:
             raise ModelError(f"{self.name}: intervals were calibrated up to {self.calibration_errors_.shape[1]} steps, not {horizon}")
-        point = self.model_.predict(horizon)
-        abs_err = np.abs(self.calibration_errors_[:, :horizon])
-        lower, upper = {}, {}
-        for lv in levels:
-            q = np.array([conformal_quantile(abs_err[:, h], lv) for h in range(horizon)])
-            if self.log_scale_:
-                a, b = point * np.exp(-q), point * np.exp(q)
-                lower[lv], upper[lv] = np.minimum(a, b), np.maximum(a, b)
-            else:
-                lower[lv], upper[lv] = point - q, point + q
-        return IntervalForecast(point, lower, upper)
+        return conformal_interval(self.model_.predict(horizon), self.calibration_errors_, self.log_scale_, levels)
 
     def _get_state(self):
         arrays, meta = self.model_._get_state()

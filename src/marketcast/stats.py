@@ -184,8 +184,22 @@ class WindowStats:
 
 
 def window_stats(windows: np.ndarray) -> WindowStats:
-    """Compute :class:`WindowStats` for a stack of return windows, shape ``(n, W)``."""
+    """Compute :class:`WindowStats` for a stack of return windows, shape ``(n, W)``.
+
+    Mean, sign correlation, :math:`F(\bar r)` and :math:`Z_t` come from one pass per window in C
+    (``models/_ddewma_kernel.c``, NumPy's summation order: the same bits) where it is built and
+    ``MARKETCAST_DDEWMA_KERNEL=numpy`` is not set; from the NumPy expressions below otherwise.
+    """
+    from marketcast.models.ewma import _kernel
+
     w = np.atleast_2d(np.asarray(windows, dtype=np.float64))
+    kernel = _kernel()
+    if kernel is not None and w.ndim == 2 and w.shape[1] > 0:
+        w = np.ascontiguousarray(w)
+        m, k = w.shape
+        mean, rho, f, z = np.empty(m), np.empty(m), np.empty(m), np.empty((m, k))
+        kernel.stats(m, k, w.ctypes.data, mean.ctypes.data, rho.ctypes.data, f.ctypes.data, z.ctypes.data)
+        return WindowStats(mean, rho, f, np.atleast_1d(t_dof_from_sign_correlation(rho)), z)
     mean = w.mean(axis=-1)
     rho = np.atleast_1d(sign_correlation(w))
     f = np.atleast_1d(cdf_at_mean(w))

@@ -50,6 +50,21 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     argv = hoist_global_flags(list(argv))
+    import contextvars
+    import logging
+    import warnings
+
+    # What the root options set (-q's warning filter, the log level, --daily-closes) holds for
+    # this run only, not for a process that calls main() again (tests, a notebook).
+    level = logging.getLogger().level
+    try:
+        with warnings.catch_warnings():
+            return contextvars.copy_context().run(_run, argv)
+    finally:
+        logging.getLogger().setLevel(level)
+
+
+def _run(argv: list[str]) -> int:
     try:
         result = app(args=argv, prog_name="marketcast", standalone_mode=False)
         return result if isinstance(result, int) else 0

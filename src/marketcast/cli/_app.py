@@ -41,7 +41,8 @@ def root(
 ) -> None:
     """marketcast: fast, honest forecasts of financial time series."""
     level = logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)  # also when a handler existed (basicConfig then does nothing)
     for noisy in ("cmdstanpy", "prophet"):
         logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.ERROR)
     if quiet:
@@ -51,3 +52,6 @@ def root(
     ctx.obj = {"quiet": quiet, "verbose": verbose, "intraday": "close" if daily_closes else "refuse"}
     SETTINGS.clear()
     SETTINGS.update(ctx.obj)
+    from marketcast._context import INTRADAY
+
+    INTRADAY.set(ctx.obj["intraday"])

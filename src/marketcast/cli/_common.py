@@ -49,22 +49,11 @@ def is_quiet(ctx: typer.Context) -> bool:
 
 
 def load_input(data: str, column: str | None, adjust_splits: bool, quiet: bool = False):
-    """The price series named by DATA: a file path (or, once fetched, SOURCE:SYMBOL from the store).
+    """The price series named by DATA (:func:`marketcast.api.load_prices`), its notes on stderr unless ``quiet``."""
+    from marketcast.api import load_prices
 
-    Rows without a price are left out of the series; unless ``quiet``, a note on stderr says so,
-    since a return then spans the days around the hole.
-    """
-    from marketcast.data import resolve_input
-
-    series = resolve_input(data, column=column, adjust_splits=adjust_splits, intraday=global_option("intraday", "refuse"))
-    if not quiet:
-        for note in series.attrs.get("notes", []):
-            typer.echo(f"note: {note}", err=True)
-    skipped = series.attrs.get("skipped_missing")
-    if skipped and not quiet:
-        typer.echo(f"note: {series.attrs.get('source')}: skipped {skipped['rows']} row(s) with no "
-                   f"'{series.attrs.get('column')}' value, first on {skipped['first']} ({skipped['where']})", err=True)
-    return series
+    with notes(quiet):
+        return load_prices(data, column=column, adjust_splits=adjust_splits)
 
 
 def check_out(out: Path | None) -> Path | None:
@@ -136,3 +125,26 @@ def progress(description: str, total: int, quiet: bool) -> Iterator[Callable[[in
                   console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
+
+
+def bars(quiet: bool):
+    """The library's progress factory (see :data:`marketcast.api.ProgressFactory`) drawing :func:`progress` bars."""
+    return lambda description, total: progress(description, total, quiet)
+
+
+@contextlib.contextmanager
+def notes(quiet: bool) -> Iterator[None]:
+    """Print the library's :class:`~marketcast.errors.MarketcastWarning` s as ``note:`` lines (none when quiet)."""
+    import warnings
+
+    from marketcast.errors import MarketcastWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MarketcastWarning)
+        yield
+    for w in caught:
+        if issubclass(w.category, MarketcastWarning):
+            if not quiet:
+                typer.echo(f"note: {w.message}", err=True)
+        else:  # someone else's warning: pass it on as it would have been shown
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)

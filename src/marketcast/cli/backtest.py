@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 
 from marketcast.cli._app import app
-from marketcast.cli._common import (AdjustOption, ColumnOption, OutOption, ParamOption, SeedOption, check_out, is_quiet,
-                                    load_input, parse_params, progress, write_or_print)
+from marketcast.cli._common import (AdjustOption, ColumnOption, OutOption, ParamOption, SeedOption, bars, check_out,
+                                    is_quiet, notes, parse_params, write_or_print)
 
 
 @app.command("backtest")
@@ -29,29 +29,23 @@ def backtest(
     out: Path | None = OutOption,
 ) -> None:
     """Per-slice RMSE and MAE of each model, with their mean and SD across slices (Tables II-III)."""
-    from marketcast.backtest import SCORE_COLUMNS, backtest as run_backtest, rolling_origins
-    from marketcast.models.registry import configured_models, parse_model_list
-
-    out = check_out(out)
-    names = parse_model_list(models)
-    instances = configured_models(names, "price", parse_params(param, seed, None))
-    quiet = is_quiet(ctx)
-    prices = load_input(data, column, adjust_splits, quiet=quiet)
-    n = len(rolling_origins(prices.index, window=window, horizon=horizon, start=start, step=step, slices=slices,
-                            source=str(prices.attrs.get("source"))))
-    with progress("backtest fits", n * len(names), quiet) as tick:
-        result = run_backtest(prices, instances, window=window, horizon=horizon, start=start, step=step,
-                              slices=slices, progress=tick)
-    caption = ("Chronological, leakage-free evaluation: each model is fitted only on the rows before "
-               "its slice's horizon.")
-    if out is not None:
-        write_or_print(result.scores, out, title="", quiet=quiet)
-        return
-    summary = result.summary()
-    table = result.scores[SCORE_COLUMNS].copy()
     import pandas as pd
 
-    stats = summary.rename(columns={"stat": "slice"})[["slice", "model", "horizon", "rmse", "mae"]]
-    table = pd.concat([table.astype({"slice": str}), stats], ignore_index=True)
-    write_or_print(table, None, title=f"Backtest: {prices.attrs.get('source')} ({n} slices of {window} rows, "
-                   f"horizon {horizon})", caption=caption)
+    from marketcast import api
+    from marketcast.backtest import SCORE_COLUMNS
+
+    out = check_out(out)
+    quiet = is_quiet(ctx)
+    with notes(quiet):
+        scores = api.backtest(data, models=models, window=window, horizon=horizon, start=start, step=step,
+                              slices=slices, params=parse_params(param, seed, None), column=column,
+                              adjust_splits=adjust_splits, progress=bars(quiet))
+    if out is not None:
+        write_or_print(scores, out, title="", quiet=quiet)
+        return
+    stats = api.backtest_summary(scores).rename(columns={"stat": "slice"})[["slice", "model", "horizon", "rmse", "mae"]]
+    table = pd.concat([scores[SCORE_COLUMNS].astype({"slice": str}), stats], ignore_index=True)
+    caption = ("Chronological, leakage-free evaluation: each model is fitted only on the rows before "
+               "its slice's horizon.")
+    write_or_print(table, None, title=f"Backtest: {scores.attrs.get('source')} ({scores['slice'].nunique()} slices "
+                   f"of {window} rows, horizon {horizon})", caption=caption)

@@ -21,13 +21,11 @@ def check(
     strict: bool = typer.Option(False, "--strict", help="Exit with status 1 when the report lists problems."),
 ) -> None:
     """Data quality report: rows, date range, gaps, missing values, non-positive prices, suspected splits."""
-    from marketcast.cli._common import global_option
-    from marketcast.data import check_quality, read_prices
+    from marketcast import api
+    from marketcast.cli._common import global_option, notes
 
-    price_data = read_prices(data, intraday=global_option("intraday", "refuse"))
-    for note in price_data.notes:
-        typer.echo(f"note: {note}", err=True)
-    report = check_quality(price_data, column)
+    with notes(bool(global_option("quiet", False))):
+        report = api.check_data(data, column=column)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:

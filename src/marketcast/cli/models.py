@@ -12,13 +12,10 @@ def models(ctx: typer.Context) -> None:
     """Every model with one line each."""
     if ctx.invoked_subcommand is not None:
         return
-    import pandas as pd
-
+    from marketcast import api
     from marketcast.cli._common import print_frame
-    from marketcast.models.registry import model_specs
 
-    rows = [{"name": s.name, "target": s.target, "summary": s.summary} for s in model_specs()]
-    print_frame(pd.DataFrame(rows), title="marketcast models",
+    print_frame(api.models(), title="marketcast models",
                 caption="price models: backtest, forecast, train; volatility models: volatility.")
 
 

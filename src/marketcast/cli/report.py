@@ -20,9 +20,9 @@ def report(
     title: str | None = typer.Option(None, "--title", help="Report title (default: the result files' names)."),
 ) -> None:
     """Interactive charts and tables of RESULTS in one HTML file; each file becomes one or more sections."""
-    from marketcast.report.results import build_report
+    from marketcast import api
 
-    path = build_report(results, out, title=title, png_dir=png_dir)
+    path = api.report(results, out, title=title, png_dir=png_dir)
     if not is_quiet(ctx):
         where = f"; PNGs in {png_dir}" if png_dir is not None else ""
         typer.echo(f"wrote {path}{where}", err=True)

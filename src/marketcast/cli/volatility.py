@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 
 from marketcast.cli._app import app
-from marketcast.cli._common import (AdjustOption, ColumnOption, OutOption, ParamOption, SeedOption, check_out, is_quiet,
-                                    load_input, parse_params, progress, write_or_print)
+from marketcast.cli._common import (AdjustOption, ColumnOption, OutOption, ParamOption, SeedOption, bars, check_out,
+                                    is_quiet, notes, parse_params, write_or_print)
 
 
 @app.command("volatility")
@@ -30,21 +30,16 @@ def volatility(
     out: Path | None = OutOption,
 ) -> None:
     """One-day-ahead volatility and risk (VaR, CVaR, MAD) for each day, from the preceding WINDOW returns."""
-    from marketcast.models.registry import configured_models, parse_model_list
-    from marketcast.volatility import VOLATILITY_COLUMNS, rolling_volatility
-
-    from marketcast.models.params import check_jobs
+    from marketcast import api
+    from marketcast.volatility import VOLATILITY_COLUMNS
 
     out = check_out(out)
-    jobs = check_jobs(jobs)
-    names = parse_model_list(models)
-    instances = configured_models(names, "volatility", parse_params(param, seed, None))
     quiet = is_quiet(ctx)
-    prices = load_input(data, column, adjust_splits, quiet=quiet)
-    with progress("volatility models", len(names), quiet) as tick:
-        frame = rolling_volatility(prices, window=window, start=start, end=end, models=instances, tail=tail,
-                                   notional=notional, progress=tick, n_jobs=jobs)
-    title = (f"One-day-ahead volatility and risk: {prices.attrs.get('source')} "
+    with notes(quiet):
+        frame = api.volatility(data, models=models, window=window, start=start, end=end, tail=tail, notional=notional,
+                               jobs=jobs, params=parse_params(param, seed, None), column=column,
+                               adjust_splits=adjust_splits, progress=bars(quiet))
+    title = (f"One-day-ahead volatility and risk: {frame.attrs.get('source')} "
              f"(window {window}, tail {tail:g}, notional {notional:g})")
     caption = "Each forecast uses only the returns up to the day before it (no look-ahead)."
     write_or_print(frame, out, title=title, caption=caption, quiet=quiet,

@@ -18,6 +18,7 @@ the line or column, e.g. ``prices.csv: line 17: column 'close': 'n/a' is not a n
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import re
 from dataclasses import dataclass, field
@@ -26,9 +27,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from marketcast._context import INTRADAY as _INTRADAY
+from marketcast._context import INTRADAY_MODES
 from marketcast.errors import DataError
 
-__all__ = ["PriceData", "read_prices", "canonical_name", "KNOWN_COLUMNS", "STDIN", "INTRADAY_MODES"]
+__all__ = ["PriceData", "read_prices", "canonical_name", "KNOWN_COLUMNS", "STDIN", "INTRADAY_MODES", "intraday_mode",
+           "set_intraday_mode"]
 
 # Canonical column name -> normalised spellings seen in the wild.
 _ALIASES: dict[str, tuple[str, ...]] = {
@@ -121,11 +125,28 @@ class PriceData:
 
 #: What DATA may be besides a path: ``-`` reads standard input.
 STDIN = "-"
-#: How intraday rows (several per day: minute bars) are treated: refused, or each day's last row kept.
-INTRADAY_MODES = ("refuse", "close")
 
 
-def read_prices(path: str | Path, *, intraday: str = "refuse") -> PriceData:
+@contextlib.contextmanager
+def intraday_mode(mode: str):
+    """Read intraday files as ``mode`` (``"refuse"`` or ``"close"``) inside the ``with`` block."""
+    if mode not in INTRADAY_MODES:
+        raise DataError(f"intraday must be one of {', '.join(INTRADAY_MODES)}, got '{mode}'")
+    token = _INTRADAY.set(mode)
+    try:
+        yield
+    finally:
+        _INTRADAY.reset(token)
+
+
+def set_intraday_mode(mode: str) -> None:
+    """Set the default intraday mode for the rest of this context (the command line's root option)."""
+    if mode not in INTRADAY_MODES:
+        raise DataError(f"intraday must be one of {', '.join(INTRADAY_MODES)}, got '{mode}'")
+    _INTRADAY.set(mode)
+
+
+def read_prices(path: str | Path, *, intraday: str | None = None) -> PriceData:
     """Read a CSV/TXT/Parquet price file into a :class:`PriceData`.
 
     ``path`` may be ``-`` (standard input), a FIFO or a process substitution (``<(...)``),
@@ -139,6 +160,7 @@ def read_prices(path: str | Path, *, intraday: str = "refuse") -> PriceData:
     Prices are not validated here beyond being numbers: :func:`marketcast.data.load_series`
     checks the column that is actually used.
     """
+    intraday = _INTRADAY.get() if intraday is None else intraday
     if intraday not in INTRADAY_MODES:
         raise DataError(f"intraday must be one of {', '.join(INTRADAY_MODES)}, got '{intraday}'")
     if str(path) == STDIN:

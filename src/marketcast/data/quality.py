@@ -82,6 +82,30 @@ class QualityReport:
             "problems": self.problems,
         }
 
+    @property
+    def frame(self) -> pd.DataFrame:
+        """One row per finding: ``check, column, date, line, value, detail``.
+
+        ``check`` is ``missing``, ``non_positive``, ``gap`` (``value`` = calendar days, ``detail``
+        the next date), ``inconsistent_bar``, ``suspected_split`` or ``reported_split``
+        (``value`` = the ratio); ``line`` counts lines of a text file or rows of a Parquet file.
+        """
+        rows: list[tuple] = []
+        for col, hits in self.missing_rows.items():
+            rows += [("missing", col, d, ln, np.nan, "") for d, ln in hits]
+        for col, nonpos in self.non_positive.items():
+            rows += [("non_positive", col, d, ln, v, "") for d, ln, v in nonpos]
+        rows += [("gap", "", a, pd.NA, float(n), f"next row {b}") for a, b, n in self.gaps]
+        rows += [("inconsistent_bar", "", d, ln, np.nan, "open/close outside low-high") for d, ln in self.inconsistent_bars]
+        for kind, actions in (("suspected_split", self.splits), ("reported_split", self.reported)):
+            rows += [(kind, "", a.date.date().isoformat(), pd.NA, float(a.ratio), a.label) for a in actions]
+        frame = pd.DataFrame(rows, columns=["check", "column", "date", "line", "value", "detail"])
+        frame["date"] = pd.to_datetime(frame["date"])
+        frame["line"] = frame["line"].astype("Int64")
+        frame["value"] = frame["value"].astype("float64")
+        frame.attrs = {"source": self.file, "rows": self.rows, "problems": list(self.problems)}
+        return frame
+
 
 def check_quality(data: PriceData, column: str | None = None) -> QualityReport:
     """Row count, date range, gaps, missing values, non-positive prices and suspected splits.

@@ -16,7 +16,7 @@ STORE_SPEC = re.compile(r"^(alphavantage-adjusted|alphavantage|yahoo|cboe):(.+)$
 
 
 def resolve_input(spec: str | Path, *, column: str | None = None, adjust_splits: bool = False,
-                  store_path: str | Path | None = None, intraday: str = "refuse") -> pd.Series:
+                  store_path: str | Path | None = None, intraday: str | None = None) -> pd.Series:
     """Load DATA: an existing file path (``-`` standard input), else ``SOURCE:SYMBOL`` from the local store."""
     text = str(spec)
     match = STORE_SPEC.match(text)

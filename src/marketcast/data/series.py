@@ -29,7 +29,7 @@ def load_series(
     column: str | None = None,
     *,
     adjust_splits: bool = False,
-    intraday: str = "refuse",
+    intraday: str | None = None,
 ) -> pd.Series:
     """Read one price column of a file as a validated series.
 

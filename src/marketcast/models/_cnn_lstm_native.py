@@ -11,7 +11,7 @@ path draws them, so a seed gives the same masks on both paths.
 
 :func:`mse_step` returns ``None`` where the kernel does not apply (the network not float32 on
 the CPU, a layer other than :class:`~._nets.CNNLSTMNet`'s, the extension not built, torch
-without MKL, ``MARKETCAST_LSTM_KERNEL=torch``); ``train_regressor`` then uses autograd.
+without MKL, ``MARKETCAST_KERNELS=off``); ``train_regressor`` then uses autograd.
 """
 
 from __future__ import annotations

@@ -20,26 +20,14 @@ typedef int (*set_threads_fn)(int);
 /* Fewer rows than this per thread and MKL's GEMM time stops falling: more threads would idle. */
 #define MIN_BLOCK_ROWS 8
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+/* MARKETCAST_GENERIC_KERNELS (a -D define) forces the portable branch, as CI does to check it. */
+#if !defined(MARKETCAST_GENERIC_KERNELS) && defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) \
+    && defined(__linux__)
 /* The elementwise loops vectorise; an AVX2+FMA copy is picked at load time where the CPU has it. */
 #define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
+/* Elsewhere (clang, ARM, macOS): one copy for the compiler's default target. */
 #define VECTOR_CLONES
-/* Run fn on each of count blocks (size bytes apart), one thread each, then add the blocks'
- * gradients (P floats each, one after the other from grads) into the first, in block order,
- * so that the sums do not depend on which thread finishes first. */
-static inline void run_blocks(void *blocks, size_t size, int count, void (*fn)(void *), float *grads, size_t P) {
-    if (count == 1) {
-        fn(blocks);
-    } else {
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(count) schedule(static, 1)
-#endif
-        for (int c = 0; c < count; c++) fn((char *)blocks + (size_t)c * size);
-    }
-    for (int c = 1; c < count; c++) add_rows(1, (int)P, grads + (size_t)c * P, grads);
-}
-
 #endif
 
 /* Row-major C(m x n) = alpha op(A) op(B) + beta C with a column-major sgemm: C^T = op(B)^T op(A)^T. */

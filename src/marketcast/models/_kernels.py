@@ -1,15 +1,22 @@
-"""What the CPU training kernels share: torch's MKL ``sgemm_``, the switch, Adam's settings, a step's plumbing.
+"""What the compiled kernels share: the switch, the log line of the path taken, torch's MKL ``sgemm_``, Adam.
 
-The kernels (``_lstm_kernel.c`` for the VIX paper's LSTM, ``_cnn_lstm_kernel.c`` for the
-Stock-X CNN-LSTM) each run a whole training step of one network in one call: every thread takes
-a block of the batch's rows through forward, loss and backward with single-threaded GEMMs, the
-blocks' gradients are summed in block order, and Adam updates the parameters as
-``torch.optim.Adam`` does. They multiply with MKL's ``sgemm_``, which the x86-64 Linux builds
-of torch export from ``libtorch_cpu``; it is found and checked at run time, so no BLAS is linked
-at build time. Where it is not there (other platforms, other torch builds), the extensions were
-not compiled, or ``MARKETCAST_LSTM_KERNEL=torch`` is set, the networks train through autograd.
-Results depend on the thread count, since it fixes the row blocks and so the order in which
-gradients are summed; a seed and a thread count repeat bit for bit.
+The training kernels (``_lstm_kernel.c`` for the VIX paper's LSTM, ``_cnn_lstm_kernel.c`` for
+the Stock-X CNN-LSTM) each run a whole training step of one network in one call: every thread
+takes a block of the batch's rows through forward, loss and backward with single-threaded GEMMs,
+the blocks' gradients are summed in block order, and Adam updates the parameters as
+``torch.optim.Adam`` does. They multiply with MKL's ``sgemm_``, which the x86-64 Linux builds of
+torch export from ``libtorch_cpu``; it is found and checked at run time, so no BLAS is linked at
+build time. ``_nnet_kernel.c`` runs NNAR's network passes and needs no BLAS.
+
+Where a kernel does not apply (the extension not built, torch without MKL's ``sgemm_`` for the
+training kernels, or switched off) the networks train through autograd and NNAR through NumPy,
+and the log says so (INFO, ``marketcast -v``). One switch turns every kernel off:
+``MARKETCAST_KERNELS=off``; the older ``MARKETCAST_LSTM_KERNEL=torch`` (the two training kernels)
+and ``MARKETCAST_NNET_KERNEL=numpy`` (NNAR's) still work. Training results depend on the thread
+count, since it fixes the row blocks and so the order in which gradients are summed; a seed and a
+thread count repeat bit for bit.
+
+This module imports torch only when a training kernel asks for ``sgemm_``: NNAR imports it too.
 """
 
 from __future__ import annotations
@@ -17,16 +24,28 @@ from __future__ import annotations
 import ctypes
 import functools
 import importlib
+import logging
 import math
 import os
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
-__all__ = ["Adam", "ENV_SWITCH", "KernelStep", "kernel_enabled", "load_kernel"]
+__all__ = ["Adam", "ENV_SWITCH", "KernelStep", "fallback_reason", "kernel_built", "kernel_enabled", "load_kernel", "log_path"]
 
-ENV_SWITCH = "MARKETCAST_LSTM_KERNEL"
+logger = logging.getLogger(__name__)
+
+ENV_SWITCH = "MARKETCAST_KERNELS"
+OFF = frozenset({"off", "0", "false", "no", "none", "torch", "numpy"})
+# The older per-family switches (documented before the one switch), and the kernels they turn off.
+ALIASES = {
+    "MARKETCAST_LSTM_KERNEL": ("torch", ("_lstm_kernel", "_cnn_lstm_kernel")),
+    "MARKETCAST_NNET_KERNEL": ("numpy", ("_nnet_kernel",)),
+    "MARKETCAST_DDEWMA_KERNEL": ("numpy", ("_ddewma_kernel",)),
+}
+TRAINING_KERNELS = ("_lstm_kernel", "_cnn_lstm_kernel")
 
 
 class Adam(NamedTuple):
@@ -37,14 +56,36 @@ class Adam(NamedTuple):
     eps: float = 1e-8
 
 
-def kernel_enabled() -> bool:
-    """False where ``MARKETCAST_LSTM_KERNEL=torch`` asks for autograd's path (for every kernel)."""
-    return os.environ.get(ENV_SWITCH, "").strip().lower() != "torch"
+def _switched_off(name: str | None = None) -> str | None:
+    """The setting that turns kernel ``name`` (any kernel where ``None``) off, as ``VAR=value``; else ``None``."""
+    value = os.environ.get(ENV_SWITCH, "").strip().lower()
+    if value in OFF:
+        return f"{ENV_SWITCH}={value}"
+    for variable, (off, kernels) in ALIASES.items():
+        value = os.environ.get(variable, "").strip().lower()
+        if value == off and (name is None or name in kernels):
+            return f"{variable}={value}"
+    return None
+
+
+def kernel_enabled(name: str | None = None) -> bool:
+    """False where the environment turns kernel ``name`` off (``MARKETCAST_KERNELS=off`` or an older alias)."""
+    return _switched_off(name) is None
 
 
 @functools.lru_cache(maxsize=1)
 def _blas() -> tuple[int, int] | None:
     """Addresses of MKL's ``sgemm_`` and ``MKL_Set_Num_Threads_Local`` in torch, checked on a product."""
+    try:
+        return _find_blas()
+    except Exception:  # an unfamiliar torch build must not stop a fit: autograd's path serves
+        logger.debug("torch's sgemm_ could not be used", exc_info=True)
+        return None
+
+
+def _find_blas() -> tuple[int, int] | None:
+    import torch
+
     library = Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
     if not library.exists() or not torch.backends.mkl.is_available():
         return None
@@ -64,23 +105,56 @@ def _blas() -> tuple[int, int] | None:
           b, ctypes.byref(k), ctypes.byref(zero), c, ctypes.byref(m))
     if not torch.equal(torch.tensor(list(c)).reshape(2, 2).T, ref):
         return None
-    address = lambda f: ctypes.cast(f, ctypes.c_void_p).value  # noqa: E731
+
+    def address(f: Any) -> int:
+        return int(ctypes.cast(f, ctypes.c_void_p).value or 0)
+
     return address(sgemm), address(set_threads)
 
 
-@functools.lru_cache(maxsize=None)
-def _load(name: str):
+@functools.cache
+def _load(name: str) -> Any:
     try:
         return importlib.import_module(f"marketcast.models.{name}")
-    except ImportError:  # built without a C compiler: autograd's path serves
+    except ImportError:  # built without a C compiler: autograd's or NumPy's path serves
         return None
 
 
-def load_kernel(name: str):
-    """The extension module ``name`` where it is built, enabled and torch's MKL is found; else ``None``."""
-    if not kernel_enabled() or _blas() is None:
-        return None
-    return _load(name)
+def fallback_reason(name: str) -> str | None:
+    """Why kernel ``name`` is not used here (switched off, not built, no ``sgemm_``), or ``None`` where it is."""
+    off = _switched_off(name)
+    if off is not None:
+        return f"switched off by {off}"
+    if _load(name) is None:
+        return f"{name} was not built (no C compiler when marketcast was installed)"
+    if name in TRAINING_KERNELS and _blas() is None:
+        return "torch brings no MKL sgemm_ here (a torch build other than x86-64 Linux's)"
+    return None
+
+
+def kernel_built(name: str) -> bool:
+    """Whether kernel ``name`` is built and, for the training kernels, torch's ``sgemm_`` found: the switch aside."""
+    return _load(name) is not None and (name not in TRAINING_KERNELS or _blas() is not None)
+
+
+def load_kernel(name: str) -> Any:
+    """The extension module ``name`` where it is built and enabled (and torch's MKL found for the training
+    kernels); else ``None``."""
+    return None if fallback_reason(name) is not None else _load(name)
+
+
+_logged: set[tuple[str, str]] = set()
+
+
+def log_path(what: str, path: str) -> None:
+    """Log that ``what`` (a network's fit) takes ``path``: at INFO the first time in a process, then at DEBUG.
+
+    Rolling jobs fit hundreds of networks; one line per kind of fit and path keeps ``-v`` readable.
+    """
+    key = (what, path)
+    level = logging.DEBUG if key in _logged else logging.INFO
+    _logged.add(key)
+    logger.log(level, "%s: %s", what, path)
 
 
 class KernelStep:
@@ -92,7 +166,8 @@ class KernelStep:
     absolute errors. Subclasses say how big the buffers are and how to call their kernel.
     """
 
-    def __init__(self, kernel, params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor, adam: Adam | None):
+    def __init__(self, kernel: Any, params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor,
+                 adam: Adam | None):
         self.kernel, self.params, self.X, self.y, self.adam = kernel, params, X, y, adam
         self.work = self.grads = X.new_empty(0)
         self.views: list[torch.Tensor] = []
@@ -109,6 +184,8 @@ class KernelStep:
         raise NotImplementedError
 
     def __call__(self, idx: torch.Tensor) -> tuple[float, float]:
+        import torch
+
         B, threads = len(idx), torch.get_num_threads()
         idx = idx.contiguous()
         if B < 1 or idx.dtype != torch.int64 or idx.device.type != "cpu" or idx.dim() != 1:
@@ -128,11 +205,14 @@ class KernelStep:
         if self.adam is not None:  # the step's coefficients in double precision, as torch computes them
             self.steps += 1
             (beta1, beta2), t = self.adam.betas, self.steps
-            m, v = self.moments
+            m, v = self.moments  # type: ignore[misc]  # set wherever adam is
             adam = (m.data_ptr(), v.data_ptr(), beta1, beta2, 1 - beta1, 1 - beta2, self.adam.lr / (1 - beta1**t),
                     math.sqrt(1 - beta2**t), self.adam.eps)
-        sums = self.launch(idx, threads, _blas(), adam)
+        gemm = _blas()
+        if gemm is None:
+            raise RuntimeError("torch's sgemm_ went missing after the kernel was chosen")
+        sums = self.launch(idx, threads, gemm, adam)
         if self.adam is None:
-            for p, g in zip(self.params, self.views):
+            for p, g in zip(self.params, self.views, strict=True):
                 p.grad = g
         return sums

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from marketcast.models import _cnn_lstm_native, _lstm_native
-from marketcast.models._kernels import Adam
+from marketcast.models._kernels import Adam, fallback_reason, log_path
 
 __all__ = [
     "resolve_device",
@@ -123,6 +123,8 @@ class LSTMNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, _ = self.lstm(x)
         return self.out(self.activation(self.dense(h[:, -1])))
+
+    KERNEL = _lstm_native.KERNEL
 
     def mse_step(self, X: torch.Tensor, y: torch.Tensor, adam: Adam | None = None):
         """Training steps on ``(X, y)`` by the CPU kernel (:func:`_lstm_native.mse_step`), or ``None``.
@@ -278,6 +280,8 @@ class CNNLSTMNet(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(2 * units, 1)
 
+    KERNEL = _cnn_lstm_native.KERNEL
+
     def mse_step(self, X: torch.Tensor, y: torch.Tensor, adam: Adam | None = None):
         """Training steps on ``(X, y)`` by the CPU kernel (:func:`_cnn_lstm_native.mse_step`), or ``None``.
 
@@ -338,6 +342,18 @@ class Diverged(ArithmeticError):
         self.epoch, self.loss, self.lowest = epoch, loss, lowest
 
 
+def _log_training_path(net: nn.Module, by_kernel: bool) -> None:
+    """Say (INFO, ``marketcast -v``) whether ``net`` trains through its C kernel or autograd, and why."""
+    kernel = getattr(net, "KERNEL", None)
+    if by_kernel:
+        path = f"training steps in the C kernel {kernel} ({torch.get_num_threads()} threads)"
+    else:
+        reason = fallback_reason(kernel) if kernel else "no C kernel for this network"
+        reason = reason or "the kernel does not take this network's layout, dtype or device"
+        path = f"training through torch autograd ({reason})"
+    log_path(type(net).__name__, path)
+
+
 def train_regressor(
     net: nn.Module,
     X: np.ndarray,
@@ -372,6 +388,7 @@ def train_regressor(
     # A network may bring its own step (loss, gradients and the same Adam in one call): the CPU
     # kernels of LSTMNet and CNNLSTMNet. Otherwise autograd and torch.optim.
     kernel_step = net.mse_step(X_tr, y_tr, adam) if hasattr(net, "mse_step") else None
+    _log_training_path(net, kernel_step is not None)
     if kernel_step is None:  # built only here: its first construction in a process takes seconds
         opt_kw = {"fused": True} if device.type in ("cpu", "cuda") else {}
         opt = torch.optim.Adam(net.parameters(), lr=adam.lr, betas=adam.betas, eps=adam.eps, **opt_kw)

@@ -22,7 +22,13 @@ import pandas as pd
 from marketcast.data.series import as_series
 from marketcast.errors import DataError, ModelError, NotFittedError
 
-__all__ = ["Estimator", "Forecaster", "VolatilityModel", "VolatilityForecast", "IntervalForecast", "check_levels"]
+__all__ = ["Estimator", "Forecaster", "VolatilityModel", "VolatilityForecast", "IntervalForecast", "check_levels",
+           "business_days_after"]
+
+
+def business_days_after(origin, horizon: int) -> pd.DatetimeIndex:
+    """The ``horizon`` business days (Monday-Friday) after ``origin``, named ``date``."""
+    return pd.bdate_range(pd.Timestamp(origin) + pd.offsets.BDay(1), periods=int(horizon), name="date")
 
 
 def check_levels(levels) -> tuple[float, ...]:
@@ -134,6 +140,9 @@ class Forecaster(Estimator):
         self.n_obs_ = len(series)
         self.first_date_ = series.index[0]
         self.last_date_ = series.index[-1]
+        # Kept for conformal intervals calibrated on request (see predict_interval); not saved.
+        self.training_data_ = series
+        self._calibrations = {}
         return self
 
     def _what(self) -> str:
@@ -186,17 +195,61 @@ class Forecaster(Estimator):
     def predict_interval(self, horizon: int, levels=(0.9, 0.95, 0.99)) -> IntervalForecast:
         """Point forecasts and central prediction intervals at ``levels``.
 
-        Models with their own predictive distribution implement ``_predict_interval``; for the
-        others wrap the model in :class:`marketcast.intervals.ConformalForecaster`.
+        Models with their own predictive distribution implement ``_predict_interval``. The others
+        get split-conformal intervals (:mod:`marketcast.intervals`) calibrated, on the first
+        request for a horizon, by a backtest on the rows the model was fitted on:
+        :data:`~marketcast.intervals.CALIBRATION_WINDOWS` refits of a clone, ``horizon`` rows
+        apart. That costs 20 fits; wrapping the model in
+        :class:`~marketcast.intervals.ConformalForecaster` calibrates at fit time instead and
+        is what a saved model needs (a loaded model no longer has its training rows).
         """
         self.predict(1)  # raises NotFittedError when not fitted
         levels = check_levels(levels)
-        if type(self)._predict_interval is Forecaster._predict_interval:
-            raise ModelError(f"{self.name}: no native prediction intervals; use conformal intervals")
-        result = self._predict_interval(int(horizon), levels)
+        if not self.has_native_intervals:
+            result = self._conformal_interval(int(horizon), levels)
+        else:
+            result = self._predict_interval(int(horizon), levels)
         for values in (result.point, *result.lower.values(), *result.upper.values()):
             check_finite_forecast(self, values)
         return result
+
+    def _conformal_interval(self, horizon: int, levels: tuple[float, ...]) -> IntervalForecast:
+        from marketcast.intervals import CALIBRATION_WINDOWS, calibrate, conformal_interval, coverage_note
+
+        if getattr(self, "training_data_", None) is None:
+            raise ModelError(f"{self.name}: no native prediction intervals, and the rows it was fitted on are not "
+                             "at hand to calibrate conformal ones; train it with --levels to calibrate them at fit time")
+        cache = self.__dict__.setdefault("_calibrations", {})
+        if horizon not in cache:
+            cache[horizon] = calibrate(self, self.training_data_, windows=CALIBRATION_WINDOWS, horizon=horizon)
+        note = coverage_note(CALIBRATION_WINDOWS, levels)
+        if note:
+            import warnings
+
+            from marketcast.errors import MarketcastWarning
+
+            warnings.warn(note, MarketcastWarning, stacklevel=3)
+        cal = cache[horizon]
+        return conformal_interval(self.predict(horizon), cal.errors, cal.log_scale, levels)
+
+    def predict_frame(self, horizon: int, levels=None) -> pd.DataFrame:
+        """Forecasts dated by the ``horizon`` business days after the fitted history.
+
+        Columns ``date, model, point`` and, with ``levels`` (e.g. ``(0.9, 0.95)``), the central
+        intervals ``lower_90, upper_90, lower_95, upper_95`` plus any model-specific path (the
+        two-LSTM model's ``sigma_e``): the columns of ``marketcast forecast --out``, less
+        ``actual``. ``attrs`` holds ``model`` and ``origin`` (the last fitted row, ISO date).
+        """
+        self.predict(1)  # raises NotFittedError when not fitted
+        dates = business_days_after(self.last_date_, int(horizon))
+        if levels:
+            frame = self.predict_interval(int(horizon), levels).to_frame(dates)
+        else:
+            frame = pd.DataFrame({"point": self.predict(int(horizon))}, index=dates)
+        frame.insert(0, "model", self.name)
+        frame = frame.reset_index()
+        frame.attrs = {"model": self.name, "origin": pd.Timestamp(self.last_date_).date().isoformat()}
+        return frame
 
     @property
     def has_native_intervals(self) -> bool:

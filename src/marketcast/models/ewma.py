@@ -9,21 +9,34 @@ one-step forecast error sum of squares :math:`\sum_{t=l+1}^{k}(Z_t - S_{t-1})^2`
 last value :math:`S_k` is the one-day-ahead volatility forecast (DDVF). :math:`l` is the first
 tenth of the window. Following Thavaneswaran, Paseka & Frank (2020).
 
-All alphas (and all windows of a rolling run) are computed at once in closed form:
+:func:`dd_ewma` runs the recursion itself, all alphas of a step at once, in C
+(``_ddewma_kernel.c``: one pass over each window, about 2-5 microseconds) or, where the
+extension is not built (a warning says so) or ``MARKETCAST_DDEWMA_KERNEL=numpy`` or
+``MARKETCAST_KERNELS=off`` is set, in NumPy across all windows
+and alphas (:func:`_smooth_numpy`, the reference: the same operations in the same order, so the
+same bits). :func:`ewma_paths` gives the whole paths in closed form,
 :math:`S_{c+j} = (1-\alpha)^j \bigl(S_c + \alpha \sum_{i=1}^{j} (1-\alpha)^{-i} Z_{c+i}\bigr)`,
 in chunks short enough that :math:`(1-\alpha)^{-j}` stays far from overflow.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from marketcast.errors import ModelError
+from marketcast.models import _kernels
 from marketcast.models.base import VolatilityForecast, VolatilityModel
 
-__all__ = ["ALPHA_GRID", "ewma_paths", "dd_ewma", "DDEWMAFit", "DDEWMA"]
+__all__ = ["ALPHA_GRID", "ewma_paths", "dd_ewma", "DDEWMAFit", "DDEWMA", "KERNEL_SWITCH", "kernel_in_use"]
+
+logger = logging.getLogger(__name__)
+
+#: ``MARKETCAST_DDEWMA_KERNEL=numpy`` (or ``MARKETCAST_KERNELS=off``) runs NumPy instead of the C kernel.
+KERNEL_SWITCH = "MARKETCAST_DDEWMA_KERNEL"
 
 #: The paper's grid: 0.01 to 0.30 by 0.01.
 ALPHA_GRID = np.round(np.arange(1, 31) / 100.0, 2)
@@ -70,6 +83,69 @@ def ewma_paths(z: np.ndarray, alphas: np.ndarray, s0: np.ndarray) -> np.ndarray:
     return out
 
 
+KERNEL = "_ddewma_kernel"
+
+
+@functools.lru_cache(maxsize=None)
+def _say_fallback(reason: str) -> None:
+    # Not built is worth a warning (a slower install than intended); a switch the user set, a note.
+    level = logging.WARNING if "not built" in reason else logging.INFO
+    logger.log(level, "dd-ewma: %s; window statistics and smoothing run in NumPy (the same digits, slower)", reason)
+
+
+def _kernel():
+    reason = _kernels.fallback_reason(KERNEL)
+    if reason is None:
+        return _kernels.load_kernel(KERNEL)
+    _say_fallback(reason)
+    return None
+
+
+def kernel_in_use() -> str:
+    """``"c"`` where DD-EWMA smooths through ``_ddewma_kernel``, ``"numpy"`` otherwise."""
+    return "numpy" if _kernel() is None else "c"
+
+
+def _smooth_numpy(z: np.ndarray, s0: np.ndarray, alphas: np.ndarray, oma: np.ndarray, l: int):
+    """FESS (eq. 6 errors, t = l+1..k) and last value :math:`S_k` of every window and alpha.
+
+    The recursion step by step, vectorised across windows and alphas: the reference of
+    ``_ddewma_kernel.c`` (same operations, same order, no fused multiply-add).
+    """
+    m, k = z.shape
+    s = np.repeat(s0[:, None], alphas.size, axis=1)
+    fess = np.zeros_like(s)
+    e = np.empty_like(s)
+    tmp = np.empty_like(s)
+    zt = np.ascontiguousarray(z.T)
+    for t in range(k):
+        col = zt[t][:, None]
+        if t >= l:
+            np.subtract(col, s, out=e)
+            np.multiply(e, e, out=e)
+            fess += e
+        np.multiply(alphas, col, out=tmp)  # alpha * z_t + (1 - alpha) * S_{t-1}
+        s *= oma
+        s += tmp
+    return fess, s
+
+
+def _smooth(z: np.ndarray, s0: np.ndarray, alphas: np.ndarray, l: int):
+    oma = 1.0 - alphas
+    kernel = _kernel()
+    if kernel is None or alphas.size > 256:
+        return _smooth_numpy(z, s0, alphas, oma, l)
+    m, k = z.shape
+    z = np.ascontiguousarray(z, dtype=np.float64)
+    s0 = np.ascontiguousarray(s0, dtype=np.float64)
+    alphas = np.ascontiguousarray(alphas)
+    fess = np.empty((m, alphas.size))
+    last = np.empty((m, alphas.size))
+    kernel.smooth(m, k, alphas.size, l, z.ctypes.data, s0.ctypes.data, alphas.ctypes.data, oma.ctypes.data,
+                  fess.ctypes.data, last.ctypes.data)
+    return fess, last
+
+
 @dataclass(frozen=True)
 class DDEWMAFit:
     """DD-EWMA result per window: chosen alpha, one-step forecast and in-sample RMSE."""
@@ -91,13 +167,9 @@ def dd_ewma(z: np.ndarray, alphas: np.ndarray = ALPHA_GRID, init_fraction: float
     if k <= l:
         raise ModelError(f"dd-ewma: a window of {k} values is too short (needs more than {l})")
     alphas = np.asarray(alphas, dtype=np.float64)
-    s = ewma_paths(z, alphas, z[:, :l].mean(axis=-1))
-    last = s[:, :, k - 1].copy()
-    # The forecast of Z_t (t = l+1..k, 1-based) is S_{t-1}: errors computed in place.
-    errors = s[:, :, l - 1 : k - 1]
-    errors -= z[:, None, l:]
-    fess = np.einsum("mak,mak->ma", errors, errors)
-    best = fess.argmin(axis=-1)
+    # The forecast of Z_t (t = l+1..k, 1-based) is S_{t-1}; S_0 is the mean of the first l.
+    fess, last = _smooth(z, z[:, :l].mean(axis=-1), alphas, l)
+    best = fess.argmin(axis=-1)  # the first smallest, as Algorithm 1's strict "<"
     rows = np.arange(z.shape[0])
     return DDEWMAFit(
         alpha=alphas[best],
@@ -119,7 +191,7 @@ class DDEWMA(VolatilityModel):
     """
 
     name = "dd-ewma"
-    # A closed form for each window, vectorised across them: safe to split, not worth it.
+    # Windows are independent and the recursion is cheap (C): safe to split, not worth it.
     split_safe = True
 
     def __init__(self, alphas=tuple(ALPHA_GRID), init_fraction: float = 0.1):
@@ -132,13 +204,5 @@ class DDEWMA(VolatilityModel):
             raise ModelError("dd-ewma: every alpha must lie in (0, 1)")
         if not 0 < self.init_fraction < 1:
             raise ModelError("dd-ewma: init_fraction must lie in (0, 1)")
-        out = np.empty(stats.z.shape[0])
-        alpha = np.empty_like(out)
-        rmse = np.empty_like(out)
-        # 32 windows x 30 alphas x W doubles at a time: bounded memory that stays in cache.
-        for start in range(0, stats.z.shape[0], 32):
-            res = dd_ewma(stats.z[start : start + 32], alphas, self.init_fraction)
-            out[start : start + 32] = res.volatility
-            alpha[start : start + 32] = res.alpha
-            rmse[start : start + 32] = res.rmse
-        return VolatilityForecast(out, {"alpha": alpha, "rmse": rmse})
+        res = dd_ewma(stats.z, alphas, self.init_fraction)  # memory: windows x alphas, no paths
+        return VolatilityForecast(res.volatility, {"alpha": res.alpha, "rmse": res.rmse})

@@ -148,7 +148,7 @@ class LSTMForecaster(_NeuralForecaster):
     On the CPU each training step (forward, backward and Adam) runs in one call to a kernel that
     gives each thread a block of the batch's rows for the whole step (``models/_lstm_kernel.c``;
     on 2 cores a Table I fit takes about 0.4 of the time it takes through autograd, ``nn.LSTM`` and
-    ``torch.optim.Adam``). Results equal those to float rounding; ``MARKETCAST_LSTM_KERNEL=torch``
+    ``torch.optim.Adam``). Results equal those to float rounding; ``MARKETCAST_KERNELS=off``
     trains through them instead. Predictions always run through ``torch.nn.LSTM``.
     """
 
@@ -329,7 +329,7 @@ class CNNLSTMForecaster(_WindowForecaster):
     kernel that gives each thread a block of the batch's rows (``models/_cnn_lstm_kernel.c``;
     on 2 cores an epoch takes about 0.55 of the time through autograd). It draws the dropout
     masks as autograd's path does, so results equal that path's to float rounding;
-    ``MARKETCAST_LSTM_KERNEL=torch`` trains through autograd instead.
+    ``MARKETCAST_KERNELS=off`` trains through autograd instead.
     """
 
     name = "cnn-lstm"

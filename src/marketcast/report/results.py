@@ -366,9 +366,9 @@ def sections_for(kind: str, frame: pd.DataFrame, *, source: str | None = None) -
     return _BUILDERS[kind](frame, str(source or frame.attrs.get("source") or kind))
 
 
-def build_report(results: Sequence[str | Path], out: str | Path, *, title: str | None = None,
+def build_report(results: Sequence[str | Path | pd.DataFrame], out: str | Path, *, title: str | None = None,
                  png_dir: str | Path | None = None) -> Path:
-    """Load every results file or saved-model directory, and write one report with all their sections.
+    """Load every results file or saved-model directory (or take result frames), and write one report.
 
     Everything is checked (output path, then each input) before anything is written.
     """
@@ -379,8 +379,17 @@ def build_report(results: Sequence[str | Path], out: str | Path, *, title: str |
     if not results:
         raise DataError("no results files given")
     sections: list[Section] = []
-    for path in results:
-        kind, frame = load_results(path)
+    names: list[str] = []
+    for item in results:
+        if isinstance(item, pd.DataFrame):  # a frame from the Python API
+            source = str(item.attrs.get("source") or "results")
+            if item.empty:
+                raise DataError(f"{source}: no rows")
+            kind = classify(item, source)
+            frame = _tidy(item, kind, source)
+            names.append(f"{source} ({kind})")
+        else:
+            kind, frame = load_results(item)
+            names.append(Path(item).name)
         sections.extend(sections_for(kind, frame))
-    names = ", ".join(Path(p).name for p in results)
-    return render_html(title or f"marketcast report: {names}", sections, target, png_dir=png_dir)
+    return render_html(title or f"marketcast report: {', '.join(names)}", sections, target, png_dir=png_dir)
