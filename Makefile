@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The CPU build of torch must go in first: a loose `torch` requirement would pull a CUDA build of several GB.
 TORCH  := torch==2.13.0
 
-.PHONY: install test test-fast demo bench clean
+.PHONY: install test test-fast demo bench docs clean
 
 install: $(STAMP)
 
@@ -30,5 +30,10 @@ demo: install
 bench: install
 	$(PY) benchmarks/run_all.py
 
+# The site, with the example notebooks executed on the real data; any warning fails the build.
+docs: install
+	NO_MKDOCS_2_WARNING=1 MARKETCAST_DATA_DIR="$${MARKETCAST_DATA_DIR:-$$(cd .. && pwd)/shared/data}" \
+		$(VENV)/bin/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) .pytest_cache .benchmarks build dist
+	rm -rf $(VENV) .pytest_cache .benchmarks build dist site

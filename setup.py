@@ -2,7 +2,8 @@
 
 models/_lstm_kernel.c and models/_cnn_lstm_kernel.c are the CPU training kernels of the VIX
 paper's LSTM and of the Stock-X CNN-LSTM; models/_nnet_kernel.c runs NNAR's networks;
-models/_ddewma_kernel.c computes DD-EWMA's window statistics and smoothing (RISK_KERNELS: built
+models/_ddewma_kernel.c computes DD-EWMA's window statistics and smoothing, models/_garch_kernel.c
+GARCH's log-likelihood and gradient (RISK_KERNELS: built
 without fused multiply-adds, so that they give the bits of their NumPy fallbacks). They are
 optional: without a C compiler the install still succeeds, the networks train through autograd
 and torch.optim, and NNAR through NumPy. Each flag below is passed only where the compiler takes
@@ -19,7 +20,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 KERNELS = ("_lstm_kernel", "_cnn_lstm_kernel", "_nnet_kernel")
-RISK_KERNELS = ("_ddewma_kernel",)
+RISK_KERNELS = ("_ddewma_kernel", "_garch_kernel")
 NO_CONTRACT = ["-ffp-contract=off"]
 OPTIMISE = ["-O3", "-fno-trapping-math", "-fno-math-errno"]
 OPENMP_PROBE = (

@@ -39,6 +39,7 @@ _EXPORTS = {
     "load_model": "marketcast.api",
     "models": "marketcast.api",
     "report": "marketcast.api",
+    "risk": "marketcast.universe",
 }
 #: Front-door names that are also submodules: those submodules become callable.
 _FACES = frozenset({"volatility", "backtest", "models", "report"})

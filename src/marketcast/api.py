@@ -262,7 +262,7 @@ def _levels(levels) -> tuple[float, ...] | None:
 def volatility(data, *, models: str | Sequence[str] = ("dd-ewma",), window: int = 504, start=None, end=None,
                tail: float = 0.05, notional: float = 1000.0, jobs: int | None = None, seed: int | None = None,
                params: dict | None = None, column: str | None = None, adjust_splits: bool = False,
-               progress: ProgressFactory | None = None) -> pd.DataFrame:
+               progress: ProgressFactory | None = None, refit_every: int = 1) -> pd.DataFrame:
     """One-day-ahead volatility, VaR, CVaR and MAD for each day (``marketcast volatility``).
 
     Each forecast for day *t* is fitted on the ``window`` log returns up to the day before
@@ -291,6 +291,9 @@ def volatility(data, *, models: str | Sequence[str] = ("dd-ewma",), window: int 
         As in :func:`load_prices`.
     progress : callable, optional
         A :data:`ProgressFactory`; one unit per model.
+    refit_every : int
+        GARCH-type models refit every ``refit_every`` days and filter with fixed parameters in
+        between (``--refit-every``; rugarch's ``ugarchroll(refit.every=)``); 1 refits daily.
 
     Returns
     -------
@@ -311,7 +314,7 @@ def volatility(data, *, models: str | Sequence[str] = ("dd-ewma",), window: int 
     prices = _prices(data, column, adjust_splits)
     with _progress(progress, "volatility models", len(names)) as tick:
         return rolling_volatility(prices, window=window, start=start, end=end, models=instances, tail=tail,
-                                  notional=notional, progress=tick, n_jobs=jobs)
+                                  notional=notional, progress=tick, n_jobs=jobs, refit_every=refit_every)
 
 
 def backtest(data, *, models: str | Sequence[str] = ("sma", "naive"), window: int = 504, horizon: int = 21,

@@ -138,6 +138,7 @@ def rolling_volatility(
     notional: float = 1000.0,
     progress: Callable[[int], None] | None = None,
     n_jobs: int | None = None,
+    refit_every: int = 1,
 ) -> pd.DataFrame:
     """One-step volatility, VaR, CVaR and MAD forecasts for each day in ``[start, end]``.
 
@@ -157,6 +158,10 @@ def rolling_volatility(
         Processes for models that fit windows one by one (NNAR, Prophet) over at least
         :data:`MIN_PARALLEL_WINDOWS` windows; default every available core, 1 for none. The
         forecasts are the same for any value; ``seconds`` is then wall time per forecast.
+    refit_every
+        Parametric models (GARCH, GJR-GARCH) refit their parameters every ``refit_every`` days
+        and forecast the days in between with the last fitted ones (rugarch's
+        ``ugarchroll(refit.every=)``); 1, the default, refits daily. Other models ignore it.
 
     Returns
     -------
@@ -176,6 +181,8 @@ def rolling_volatility(
         raise DataError(f"--notional must be positive, got {notional}")
     if window < 10:
         raise DataError(f"--window must be at least 10 returns, got {window}")
+    if isinstance(refit_every, bool) or int(refit_every) != refit_every or refit_every < 1:
+        raise DataError(f"--refit-every must be a whole number of days >= 1, got {refit_every}")
     prices = as_series(prices)
     returns = log_returns(prices)
     pos, dates = forecast_dates(returns, window, start, end)
@@ -206,6 +213,8 @@ def rolling_volatility(
     done: dict[tuple, np.ndarray] = {}
     seconds: dict[tuple, float] = {}
     for model in _resolve_models(models):
+        if refit_every != 1 and "refit_every" in model.get_params():
+            model = model.clone().set_params(refit_every=int(refit_every))
         t0 = time.perf_counter()
         res = _reuse_members(model, done)
         if res is None:

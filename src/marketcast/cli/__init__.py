@@ -17,6 +17,7 @@ from marketcast.cli import forecast as _forecast  # noqa: F401
 from marketcast.cli import models as _models
 from marketcast.cli import report as _report  # noqa: F401
 from marketcast.cli import reproduce as _reproduce
+from marketcast.cli import risk as _risk  # noqa: F401
 from marketcast.cli import volatility as _volatility  # noqa: F401
 from marketcast.cli._app import app
 from marketcast.errors import MarketcastError

@@ -22,6 +22,7 @@ def volatility(
     models: str = typer.Option("dd-ewma", "--models", "-m", help="Comma-separated volatility models."),
     tail: float = typer.Option(0.05, "--tail", help="Tail probability p of VaR and CVaR."),
     notional: float = typer.Option(1000.0, "--notional", help="Position size for VaR and CVaR."),
+    refit_every: int = typer.Option(1, "--refit-every", help="Refit GARCH-type models every K days, filtering with fixed parameters in between (1: daily)."),
     jobs: int | None = typer.Option(None, "--jobs", "-j", help="Processes for NNAR/Prophet over many windows (default: all cores)."),
     seed: int | None = SeedOption,
     param: list[str] | None = ParamOption,
@@ -38,7 +39,8 @@ def volatility(
     with notes(quiet):
         frame = api.volatility(data, models=models, window=window, start=start, end=end, tail=tail, notional=notional,
                                jobs=jobs, params=parse_params(param, seed, None), column=column,
-                               adjust_splits=adjust_splits, progress=bars(quiet))
+                               adjust_splits=adjust_splits, progress=bars(quiet),
+                               refit_every=refit_every)
     title = (f"One-day-ahead volatility and risk: {frame.attrs.get('source')} "
              f"(window {window}, tail {tail:g}, notional {notional:g})")
     caption = "Each forecast uses only the returns up to the day before it (no look-ahead)."

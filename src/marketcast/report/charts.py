@@ -25,6 +25,7 @@ from marketcast.errors import DataError
 __all__ = [
     "Layer",
     "Chart",
+    "Heatmap",
     "PALETTE",
     "to_plotly",
     "to_png",
@@ -132,6 +133,78 @@ class Chart:
         raise KeyError(name)
 
 
+@dataclass
+class Heatmap:
+    """A matrix of values over row labels ``y`` and columns ``x`` (e.g. breaches over assets and days).
+
+    ``z`` has one row per ``y`` label and one column per ``x`` value; ``colors`` run from the
+    lowest to the highest value; ``height`` is the interactive figure's height in pixels.
+    """
+
+    title: str
+    x_label: str
+    y_label: str
+    x: Sequence
+    y: Sequence[str]
+    z: np.ndarray
+    z_label: str = ""
+    colors: tuple[str, ...] = ("#ffffff", "#fdae61", "#d62728")
+    height: int = 440
+
+    def __post_init__(self) -> None:
+        self.x = _as_x(self.x)
+        self.y = [str(v) for v in self.y]
+        self.z = np.asarray(self.z, dtype=np.float64)
+        if self.z.shape != (len(self.y), len(self.x)):
+            raise ValueError(f"heatmap '{self.title}': z has shape {self.z.shape}, expected ({len(self.y)}, {len(self.x)})")
+
+    def kinds(self) -> list[str]:
+        return ["heatmap"]
+
+
+def _heatmap_plotly(chart: Heatmap):
+    import plotly.graph_objects as go
+
+    n = len(chart.colors)
+    scale = [[i / (n - 1), c] for i, c in enumerate(chart.colors)] if n > 1 else [[0, chart.colors[0]], [1, chart.colors[0]]]
+    fig = go.Figure(go.Heatmap(z=chart.z, x=chart.x, y=chart.y, colorscale=scale, xgap=0, ygap=0,
+                               colorbar={"title": {"text": chart.z_label}},
+                               hovertemplate="%{y} %{x}: %{z}<extra></extra>"))
+    fig.update_layout(title={"text": chart.title, "x": 0.01, "xanchor": "left", "font": {"size": 16}},
+                      template="plotly_white", height=chart.height, margin={"l": 96, "r": 24, "t": 56, "b": 64},
+                      font={"family": "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif",
+                            "size": 11})
+    fig.update_xaxes(title_text=chart.x_label)
+    fig.update_yaxes(title_text=chart.y_label, autorange="reversed", type="category")
+    return fig
+
+
+def _heatmap_png(chart: Heatmap, path: str | Path, dpi: int) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import LinearSegmentedColormap
+    from matplotlib.figure import Figure
+
+    from marketcast.io import _atomic_replace
+
+    fig = Figure(figsize=(9.0, max(3.0, min(24.0, 0.12 * len(chart.y) + 1.5))), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    cmap = LinearSegmentedColormap.from_list("heat", list(chart.colors))
+    im = ax.imshow(chart.z, aspect="auto", cmap=cmap, interpolation="nearest")
+    step = max(1, len(chart.y) // 60)
+    ax.set_yticks(range(0, len(chart.y), step), chart.y[::step], fontsize=6)
+    xs = max(1, len(chart.x) // 8)
+    labels = [str(v)[:10] for v in chart.x]
+    ax.set_xticks(range(0, len(labels), xs), labels[::xs], fontsize=8)
+    fig.colorbar(im, ax=ax, label=chart.z_label)
+    ax.set_title(chart.title, loc="left", fontsize=12)
+    ax.set_xlabel(chart.x_label)
+    ax.set_ylabel(chart.y_label)
+    target = Path(path)
+    _atomic_replace(target, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, facecolor="white"))
+    return target
+
+
 # --------------------------------------------------------------------------- renderers
 
 
@@ -155,6 +228,9 @@ def _bar_categories(chart: Chart) -> list:
 def to_plotly(chart: Chart):
     """The chart as an interactive :class:`plotly.graph_objects.Figure`."""
     import plotly.graph_objects as go
+
+    if isinstance(chart, Heatmap):
+        return _heatmap_plotly(chart)
 
     fig = go.Figure()
     has_bars = False
@@ -226,6 +302,8 @@ def to_png(chart: Chart, path: str | Path, *, dpi: int = 120) -> Path:
 
     from marketcast.io import _atomic_replace
 
+    if isinstance(chart, Heatmap):
+        return _heatmap_png(chart, path, dpi)
     fig = Figure(figsize=(9.0, 4.6), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()

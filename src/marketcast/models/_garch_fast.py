@@ -1,0 +1,318 @@
+r"""Fast GARCH(1,1) / GJR-GARCH(1,1,1) maximum likelihood for daily refits: arch's model, warm-started.
+
+The model, scale, backcast and constraints are ``arch``'s (see :mod:`marketcast.models.garch`):
+:math:`\sigma^2_0 = \omega + (\alpha + \gamma/2 + \beta)\,b` with :math:`b` arch's backcast (an
+exponentially weighted mean of the first 75 squared residuals of the starting mean), held fixed;
+bounds :math:`\omega \in [10^{-8} v, 10 v]`, :math:`\alpha, \beta \in [0, 1]`,
+:math:`\gamma \in [-1, 2]`, :math:`\nu \in [2.05, 500]`; :math:`\alpha + \gamma \ge 0` and
+:math:`\alpha + \gamma/2 + \beta \le 1`.
+
+:func:`fit` maximises the log-likelihood from given starting parameters (yesterday's optimum in a
+rolling run) by Newton's method: the analytic gradient (``_garch_kernel.c``, or
+:func:`_loglik_numpy` through ``scipy.signal.lfilter`` where the extension is not built), the
+Hessian by differences of that gradient, a step halved until it stays feasible and raises the
+likelihood; it stops when the Newton decrement says the likelihood is within 1e-10 relative of
+the optimum. Where Newton cannot go on (an active constraint, an indefinite Hessian), scipy's
+SLSQP with the same analytic gradient and arch's constraints finishes from the best point found.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, signal, special
+
+from marketcast.models import _kernels
+
+__all__ = ["backcast", "loglik", "fit", "FastFit", "kernel_in_use", "KERNEL"]
+
+logger = logging.getLogger(__name__)
+KERNEL = "_garch_kernel"
+NU_BOUNDS = (2.05, 500.0)
+# Parameter order everywhere: mu, omega, alpha, gamma, beta, nu.
+NAMES = ("mu", "omega", "alpha", "gamma", "beta", "nu")
+
+
+def backcast(resids: np.ndarray) -> float:
+    """arch's backcast of :math:`\\sigma^2_0`: weights 0.94^i over the first min(75, n) squared residuals."""
+    tau = min(75, resids.shape[0])
+    w = 0.94 ** np.arange(tau)
+    w = w / sum(w)
+    return float(np.sum((np.abs(resids[:tau]) ** 2.0) * w))
+
+
+@functools.lru_cache(maxsize=None)
+def _say_fallback(reason: str) -> None:
+    level = logging.WARNING if "not built" in reason else logging.INFO
+    logger.log(level, "garch: %s; the likelihood runs through scipy.signal.lfilter (the same fits, slower)", reason)
+
+
+def _kernel():
+    reason = _kernels.fallback_reason(KERNEL)
+    if reason is None:
+        return _kernels.load_kernel(KERNEL)
+    _say_fallback(reason)
+    return None
+
+
+def kernel_in_use() -> str:
+    """``"c"`` where the likelihood runs through ``_garch_kernel``, ``"numpy"`` otherwise."""
+    return "numpy" if _kernel() is None else "c"
+
+
+def _loglik_numpy(y: np.ndarray, p: np.ndarray, dist_t: bool, bc: float, grad: bool):
+    """The kernel's sums in NumPy: sigma2 and its derivatives are linear filters with pole beta."""
+    mu, om, al, ga, be, nu = p
+    e = y - mu
+    e2 = e * e
+    neg = (e < 0).astype(np.float64)
+    n = y.size
+    x = np.empty(n)
+    x[0] = om + al * bc + ga * 0.5 * bc + be * bc
+    x[1:] = om + al * e2[:-1] + ga * e2[:-1] * neg[:-1]
+    a = np.array([1.0, -be])
+    s2 = signal.lfilter([1.0], a, x)
+    if dist_t:
+        q = e2 / (s2 * (nu - 2.0))
+        lq = np.log1p(q)
+        ll = float(np.sum(-0.5 * np.log(s2) - 0.5 * (nu + 1.0) * lq))
+    else:
+        ll = float(np.sum(-0.5 * (np.log(s2) + e2 / s2)))
+    forecast = om + al * e2[-1] + ga * e2[-1] * neg[-1] + be * s2[-1]
+    if not grad:
+        return ll, None, forecast
+    u = np.zeros((5, n))
+    u[0, 1:] = (al + ga * neg[:-1]) * (-2.0 * e[:-1])
+    u[1] = 1.0
+    u[2, 0], u[2, 1:] = bc, e2[:-1]
+    u[3, 0], u[3, 1:] = 0.5 * bc, e2[:-1] * neg[:-1]
+    u[4, 0], u[4, 1:] = bc, s2[:-1]
+    d = signal.lfilter([1.0], a, u, axis=-1)
+    g = np.zeros(6)
+    if dist_t:
+        dl_ds2 = (-1.0 + (nu + 1.0) * q / (1.0 + q)) / (2.0 * s2)
+        dl_de = -(nu + 1.0) * e / (s2 * (nu - 2.0) * (1.0 + q))
+        g[5] = np.sum(-0.5 * lq + 0.5 * (nu + 1.0) * q / ((nu - 2.0) * (1.0 + q)))
+    else:
+        dl_ds2 = 0.5 * (e2 / s2 - 1.0) / s2
+        dl_de = -e / s2
+    g[:5] = d @ dl_ds2
+    g[0] -= dl_de.sum()
+    return ll, g, forecast
+
+
+def _t_const(nu: float) -> tuple[float, float]:
+    """log c(nu) of the unit-variance t density and its derivative."""
+    c = special.gammaln(0.5 * (nu + 1.0)) - special.gammaln(0.5 * nu) - 0.5 * np.log(np.pi * (nu - 2.0))
+    dc = 0.5 * special.digamma(0.5 * (nu + 1.0)) - 0.5 * special.digamma(0.5 * nu) - 0.5 / (nu - 2.0)
+    return float(c), float(dc)
+
+
+def loglik(y: np.ndarray, p: np.ndarray, dist_t: bool, bc: float, grad: bool = False, kernel=False):
+    """Log-likelihood (arch's, all observations), its gradient in ``NAMES`` order (or None) and the
+    one-step variance :math:`\\sigma^2_{n+1}`, at parameters ``p``."""
+    kernel = _kernel() if kernel is False else kernel
+    n = y.size
+    if kernel is not None:
+        g = np.empty(6) if grad else None
+        out = np.empty(2)
+        ll = kernel.loglik(n, y.ctypes.data, p.ctypes.data, int(dist_t), bc, g.ctypes.data if grad else 0, out.ctypes.data)
+        forecast = out[0]
+    else:
+        ll, g, forecast = _loglik_numpy(y, p, dist_t, bc, grad)
+    if dist_t:
+        c, dc = _t_const(p[5])
+        ll += n * c
+        if grad:
+            g[5] += n * dc
+    else:
+        ll -= 0.5 * n * np.log(2.0 * np.pi)
+        if grad:
+            g[5] = 0.0
+    return ll, g, forecast
+
+
+@dataclass(frozen=True)
+class FastFit:
+    params: np.ndarray  # NAMES order
+    loglik: float
+    variance: float  # one-step forecast of sigma2, percent squared
+    converged: bool
+    newton_steps: int
+    polished: bool  # True when SLSQP finished the fit
+
+
+def _bounds(y: np.ndarray, mean: bool, o: int, dist_t: bool, mu0: float):
+    v = float(np.mean((y - (mu0 if mean else 0.0)) ** 2))
+    lo = np.array([-np.inf if mean else 0.0, 1e-8 * v, 0.0, -1.0 if o else 0.0, 0.0, NU_BOUNDS[0] if dist_t else 0.0])
+    hi = np.array([np.inf if mean else 0.0, 10.0 * v, 1.0, 2.0 if o else 0.0, 1.0, NU_BOUNDS[1] if dist_t else 0.0])
+    return lo, hi
+
+
+def _constraints(lo, hi, o, free):
+    """Rows a and right-hand sides b of a @ p >= b over the free parameters: boxes, alpha + gamma >= 0
+    (GJR) and alpha + gamma/2 + beta <= 1."""
+    rows, rhs = [], []
+    for i in free:
+        for sign, bound in ((1.0, lo[i]), (-1.0, hi[i])):
+            if np.isfinite(bound):
+                a = np.zeros(6)
+                a[i] = sign
+                rows.append(a)
+                rhs.append(sign * bound)
+    if o:
+        rows.append(np.array([0, 0, 1.0, 1.0, 0, 0]))
+        rhs.append(0.0)
+    rows.append(np.array([0, 0, -1.0, -0.5, -1.0, 0]))
+    rhs.append(-1.0)
+    return np.array(rows), np.array(rhs)
+
+
+def _project(p, lo, hi, o):
+    """A feasible start near ``p``: inside the boxes, alpha + gamma >= 0, alpha + gamma/2 + beta <= 1."""
+    q = np.clip(p, lo, hi)
+    if o and q[2] + q[3] < 0:
+        q[3] = -q[2]
+    persistence = q[2] + 0.5 * q[3] + q[4]
+    if persistence > 1.0:
+        q[2:5] /= persistence
+    return q
+
+
+def _null_space(a: np.ndarray, n: int) -> np.ndarray:
+    if a.shape[0] == 0:
+        return np.eye(n)
+    _, sv, vt = np.linalg.svd(a)
+    rank = int(np.sum(sv > 1e-12 * max(1.0, sv.max())))
+    return vt[rank:].T
+
+
+def fit(y: np.ndarray, start: np.ndarray, *, mean: bool, o: int, dist_t: bool, bc: float | None = None,
+        max_newton: int = 30) -> FastFit:
+    """Maximise the log-likelihood of ``y`` (percent returns) from ``start`` (``NAMES`` order).
+
+    An active-set Newton method: the constraints met with equality at the start (or hit by a
+    step) stay active, Newton's step runs in their null space, and at the subspace optimum the
+    multipliers say whether the point is the constrained maximum (Karush-Kuhn-Tucker) or a
+    constraint must be released (then SLSQP finishes, as it does when a Hessian is indefinite).
+    """
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    mu0 = float(y.mean()) if mean else 0.0
+    if bc is None:
+        bc = backcast(y - mu0)
+    lo, hi = _bounds(y, mean, o, dist_t, mu0)
+    free = np.flatnonzero(lo < hi)
+    kernel = _kernel()
+
+    def evaluate(p, grad=True):
+        return loglik(y, p, dist_t, bc, grad, kernel)
+
+    p = np.array(start, dtype=np.float64)
+    p[lo == hi] = lo[lo == hi]
+    p = _project(p, lo, hi, o)
+    a_all, b_all = _constraints(lo, hi, o, free)
+    a_all = a_all[:, free]
+    tol = 1e-12
+    steps, converged = 0, False
+    ll, g, var = evaluate(p)
+    if np.isfinite(ll):
+        active = np.flatnonzero(a_all @ p[free] - b_all <= tol * (1.0 + np.abs(b_all)))
+        for steps in range(1, max_newton + 1):
+            z = _null_space(a_all[active], free.size)
+            gf = g[free]
+            if z.shape[1] == 0:
+                hz = np.zeros((free.size, 0))
+            else:
+                hz = np.empty((free.size, z.shape[1]))
+                for j in range(z.shape[1]):  # differences of the analytic gradient along the subspace
+                    h = 1e-6 * max(float(np.abs(p[free]).max()), 1e-2)
+                    for sign in (1.0, -1.0):
+                        q = p.copy()
+                        q[free] += sign * h * z[:, j]
+                        if np.all(a_all @ q[free] - b_all >= -1e-15):
+                            break
+                    hz[:, j] = (evaluate(q)[1][free] - gf) / (sign * h)
+            gz = z.T @ gf
+            hzz = z.T @ hz
+            hzz = 0.5 * (hzz + hzz.T)
+            try:
+                chol = np.linalg.cholesky(-hzz) if z.shape[1] else np.zeros((0, 0))
+            except np.linalg.LinAlgError:
+                break
+            u = np.linalg.solve(chol.T, np.linalg.solve(chol, gz)) if z.shape[1] else np.zeros(0)
+            decrement = float(gz @ u)
+            if decrement < 1e-10 * max(1.0, abs(ll)):
+                # The subspace optimum: a maximum of the whole problem where no active constraint
+                # pulls the wrong way (multipliers >= 0 in a_act^T lam = -g).
+                if active.size:
+                    lam = np.linalg.lstsq(a_all[active].T, -gf, rcond=None)[0]
+                    if np.any(lam < -1e-6 * max(1.0, float(np.abs(gf).max()))):
+                        break
+                converged = True
+                break
+            d = z @ u
+            # The longest step along d that keeps every inactive constraint (the ratio test).
+            slack = a_all @ p[free] - b_all
+            rate = a_all @ d
+            t_max, hit = 1.0, None
+            for k in np.flatnonzero(rate < -1e-300):
+                if k in active:
+                    continue
+                t_k = max(slack[k], 0.0) / -rate[k]
+                if t_k < t_max:
+                    t_max, hit = t_k, k
+            t, moved = t_max, False
+            for _ in range(40):
+                q = p.copy()
+                q[free] += t * d
+                ll_q, g_q, var_q = evaluate(q)
+                if np.isfinite(ll_q) and ll_q >= ll + 1e-4 * t * decrement:
+                    p, ll, g, var, moved = q, ll_q, g_q, var_q, True
+                    break
+                t *= 0.5
+                hit = None
+            if not moved:
+                break
+            if hit is not None:
+                active = np.append(active, hit)
+    if converged:
+        return FastFit(p, ll, float(var), True, steps, False)
+    return _slsqp(y, p, lo, hi, free, o, dist_t, bc, mean, steps, evaluate)
+
+
+def _slsqp(y, p, lo, hi, free, o, dist_t, bc, mean, steps, evaluate) -> FastFit:
+    """SLSQP with the analytic gradient and arch's constraints, from ``p`` (or arch-like starting values)."""
+    if p is None:
+        v = float(np.mean((y - (y.mean() if mean else 0.0)) ** 2))
+        p = np.array([y.mean() if mean else 0.0, v * 0.05, 0.05 if not o else 0.03, 0.05 if o else 0.0, 0.9,
+                      8.0 if dist_t else 0.0])
+    full = p.copy()
+    scale = np.abs(evaluate(full, False)[0]) or 1.0
+
+    def fun(x):
+        q = full.copy()
+        q[free] = x
+        ll, g, _ = evaluate(q)
+        if not np.isfinite(ll):
+            return 1e10, np.zeros(free.size)
+        return -ll / scale, -g[free] / scale
+
+    rows = []
+    pos = {i: j for j, i in enumerate(free)}
+    stat = np.zeros(free.size)
+    stat[pos[2]], stat[pos[4]] = -1.0, -1.0
+    if o:
+        stat[pos[3]] = -0.5
+        pos_row = np.zeros(free.size)
+        pos_row[pos[2]] = pos_row[pos[3]] = 1.0
+        rows.append({"type": "ineq", "fun": lambda x, r=pos_row: r @ x, "jac": lambda x, r=pos_row: r})
+    rows.append({"type": "ineq", "fun": lambda x: 1.0 + stat @ x, "jac": lambda x: stat})
+    res = optimize.minimize(fun, p[free], jac=True, method="SLSQP", bounds=list(zip(lo[free], hi[free])),
+                            constraints=rows, options={"ftol": 1e-14, "maxiter": 300})
+    q = full.copy()
+    q[free] = np.clip(res.x, lo[free], hi[free])
+    ll, _, var = evaluate(q, False)
+    return FastFit(q, ll, float(var), bool(res.success), steps, True)

@@ -1,0 +1,150 @@
+"""Warm-started daily GARCH-t refits against arch: the same likelihood, at least arch's maximum, its forecasts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import data_file
+from marketcast.models import _garch_fast, garch
+from marketcast.stats import log_returns, window_stats
+
+
+def arch_fit(y, o=0, mean="Zero", dist="t"):
+    from arch import arch_model
+
+    return arch_model(y, mean=mean, vol="GARCH", p=1, o=o, q=1, dist=dist, rescale=False).fit(disp="off", show_warning=False)
+
+
+def params_of(res, o, mean, dist):
+    p = res.params
+    return np.array([p["mu"] if mean == "Constant" else 0.0, p["omega"], p["alpha[1]"], p["gamma[1]"] if o else 0.0,
+                     p["beta[1]"], p["nu"] if dist == "t" else 0.0])
+
+
+def arch_loglik(y, p, o, mean, dist):
+    """arch's own log-likelihood at parameters p (its fix(): no optimiser)."""
+    from arch import arch_model
+
+    names = (["mu"] if mean == "Constant" else []) + ["omega", "alpha[1]"] + (["gamma[1]"] if o else []) + ["beta[1]"]
+    values = ([p[0]] if mean == "Constant" else []) + [p[1], p[2]] + ([p[3]] if o else []) + [p[4]]
+    if dist == "t":
+        values.append(p[5])
+    fixed = arch_model(y, mean=mean, vol="GARCH", p=1, o=o, q=1, dist=dist, rescale=False).fix(values)
+    return fixed.loglikelihood, fixed
+
+
+def real_returns(name: str) -> np.ndarray:
+    from marketcast.data import load_series
+
+    if name == "VIX":
+        return log_returns(load_series(data_file("VIX_History.csv"))).to_numpy()
+    path = data_file(f"sp500/daily_adjusted/DA-{name}-T-2021-04-21.csv")
+    return log_returns(load_series(path, "adjusted_close")).to_numpy()
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("o,mean,dist", [(0, "Zero", "t"), (1, "Zero", "t"), (0, "Constant", "t"), (1, "Constant", "normal")])
+def test_the_likelihood_and_gradient_are_archs(o, mean, dist):
+    y = 100 * real_returns("AAPL")[-505:-1]
+    p = params_of(arch_fit(y, o, mean, dist), o, mean, dist) * 1.01  # away from the optimum: gradient not 0
+    bc = _garch_fast.backcast(y - (y.mean() if mean == "Constant" else 0.0))
+    ll_c, g_c, var_c = _garch_fast.loglik(y, p, dist == "t", bc, True)
+    ll_n, g_n, var_n = _garch_fast.loglik(y, p, dist == "t", bc, True, kernel=None)  # the NumPy fallback
+    expected, fixed = arch_loglik(y, p, o, mean, dist)
+    assert ll_c == pytest.approx(expected, rel=1e-12) and ll_n == pytest.approx(expected, rel=1e-12)
+    assert var_c == pytest.approx(fixed.forecast(horizon=1, reindex=False).variance.to_numpy()[-1, 0], rel=1e-12)
+    np.testing.assert_allclose(g_c, g_n, rtol=1e-9, atol=1e-9)
+    for i in np.flatnonzero(p):  # central differences of arch's own likelihood
+        h = 1e-5 * abs(p[i])
+        up, down = p.copy(), p.copy()
+        up[i] += h
+        down[i] -= h
+        numeric = (arch_loglik(y, up, o, mean, dist)[0] - arch_loglik(y, down, o, mean, dist)[0]) / (2 * h)
+        assert g_c[i] == pytest.approx(numeric, rel=1e-5, abs=1e-4)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name,model", [("AAPL", "garch"), ("XOM", "garch"), ("JPM", "gjr-garch"), ("VIX", "garch")])
+def test_daily_refits_reach_archs_maximum_and_forecast(name, model):
+    # 25 consecutive days, each refitted from the day before; arch fits each one from its own start.
+    o = 1 if model == "gjr-garch" else 0
+    r = real_returns(name)
+    windows = np.lib.stride_tricks.sliding_window_view(r, 504)[-25:]
+    cls = garch.GJRGARCHVolatility if o else garch.GARCHVolatility
+    res = cls().forecast_windows(windows, window_stats(windows))
+    assert res.extra["converged"].all()
+    for i in range(len(windows)):
+        y = 100 * windows[i]
+        ref = arch_fit(y, o)
+        p = np.array([0.0, res.extra["garch_omega"][i], res.extra["garch_alpha"][i],
+                      res.extra["garch_gamma"][i] if o else 0.0, res.extra["garch_beta"][i], res.extra["garch_nu"][i]])
+        ll, _ = arch_loglik(y, p, o, "Zero", "t")
+        assert ll >= ref.loglikelihood - 1e-6 * abs(ref.loglikelihood), (name, i)
+        vol = np.sqrt(ref.forecast(horizon=1, reindex=False).variance.to_numpy()[-1, 0]) / 100
+        # arch's SLSQP stops within ~1e-6 of its objective: forecasts agree to a few 1e-5.
+        assert res.volatility[i] == pytest.approx(vol, rel=5e-4), (name, i)
+        assert res.dof[i] == res.extra["garch_nu"][i]
+
+
+@pytest.mark.realdata
+def test_refit_every_k_is_archs_fit_then_its_fixed_parameter_forecasts():
+    from marketcast.data import load_series
+    from marketcast.volatility import rolling_volatility
+
+    prices = load_series(data_file("sp500/daily_adjusted/DA-MSFT-T-2021-04-21.csv"), "adjusted_close")
+    k = 5
+    frame = rolling_volatility(prices, window=504, start=prices.index[-12], models=["garch"], refit_every=k)
+    r = log_returns(prices).to_numpy()
+    n = len(frame)
+    assert n == 13  # 12 days and the live one
+    windows = np.lib.stride_tricks.sliding_window_view(r, 504)[len(r) - 504 - n + 1 :]
+    for d0 in range(0, n, k):
+        ref = arch_fit(100 * windows[d0])
+        values = ref.params.to_numpy()
+        for d in range(d0, min(d0 + k, n)):
+            from arch import arch_model
+
+            fixed = arch_model(100 * windows[d], mean="Zero", vol="GARCH", p=1, q=1, dist="t", rescale=False).fix(values)
+            vol = np.sqrt(fixed.forecast(horizon=1, reindex=False).variance.to_numpy()[-1, 0]) / 100
+            # the refit day: within the optimiser's tolerance; the days after: its parameters exactly
+            assert frame["volatility"].iloc[d] == pytest.approx(vol, rel=5e-4 if d0 else 1e-10), d
+            assert frame["garch_nu"].iloc[d] == frame["garch_nu"].iloc[d0]
+    with pytest.raises(Exception, match="refit-every"):
+        rolling_volatility(prices, window=504, models=["garch"], refit_every=0)
+
+
+def test_refit_every_is_validated_by_the_model():
+    from marketcast.errors import ModelError
+
+    r = np.random.default_rng(0).standard_normal((2, 300)) * 0.01
+    with pytest.raises(ModelError, match="refit_every"):
+        garch.GARCHVolatility(refit_every=0).forecast_windows(r, window_stats(r))
+
+
+def test_fast_fit_from_a_poor_start_reaches_the_maximum():
+    rng = np.random.default_rng(5)
+    x = np.empty(1500)
+    s2 = 1.0
+    for t in range(1500):
+        x[t] = np.sqrt(s2) * rng.standard_t(6) * np.sqrt(4 / 6)
+        s2 = 0.05 + 0.1 * x[t] ** 2 + 0.85 * s2
+    ref = arch_fit(x)
+    fast = _garch_fast.fit(x, np.array([0, 0.2, 0.2, 0, 0.6, 20.0]), mean=False, o=0, dist_t=True)
+    assert fast.loglik >= ref.loglikelihood - 1e-6 * abs(ref.loglikelihood)
+
+
+@pytest.mark.realdata
+def test_cli_refit_every(capsys, tmp_path):
+    import pandas as pd
+
+    from marketcast.cli import main
+
+    vix = str(data_file("VIX_History.csv"))
+    out = tmp_path / "v.csv"
+    assert main(["--quiet", "volatility", vix, "--from", "2021-05-18", "--to", "2021-05-24", "--models", "garch",
+                 "--refit-every", "3", "--out", str(out)]) == 0
+    nu = pd.read_csv(out)["dof"].to_numpy()
+    assert nu[0] == nu[1] == nu[2] and nu[3] == nu[4] and nu[2] != nu[3]  # refits on days 1 and 4
+    assert main(["--quiet", "volatility", vix, "--models", "garch", "--refit-every", "0"]) == 2
+    assert "refit-every" in capsys.readouterr().err
