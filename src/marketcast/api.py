@@ -91,6 +91,8 @@ def load_prices(data, *, column: str | None = None, adjust_splits: bool = False)
     if not isinstance(data, str | Path):
         raise DataError(f"data must be a file path, SOURCE:SYMBOL or a Series, not {type(data).__name__}")
     series = resolve_input(data, column=column, adjust_splits=adjust_splits)
+    for note in series.attrs.get("notes", []):  # e.g. intraday rows taken to daily closes
+        warnings.warn(note, MarketcastWarning, stacklevel=2)
     skipped = series.attrs.get("skipped_missing")
     if skipped:  # a return then spans the days around the hole
         warnings.warn(f"{series.attrs.get('source')}: skipped {skipped['rows']} row(s) with no "
@@ -123,7 +125,10 @@ def check_data(data, *, column: str | None = None) -> QualityReport:
     """
     from marketcast.data import check_quality, read_prices
 
-    return check_quality(read_prices(data), column)
+    price_data = read_prices(data)
+    for note in price_data.notes:
+        warnings.warn(note, MarketcastWarning, stacklevel=2)
+    return check_quality(price_data, column)
 
 
 # --------------------------------------------------------------------------- models
@@ -301,6 +306,9 @@ def volatility(data, *, models: str | Sequence[str] = ("dd-ewma",), window: int 
     from marketcast.models.registry import configured_models
     from marketcast.volatility import rolling_volatility
 
+    from marketcast.models.params import check_jobs
+
+    jobs = check_jobs(jobs)
     names = _names(models)
     instances = configured_models(names, "volatility", _params(params, seed))
     prices = _prices(data, column, adjust_splits)

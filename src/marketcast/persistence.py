@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from marketcast._version import __version__
-from marketcast.errors import DataError, ModelError
+from marketcast.errors import DataError, MarketcastError, ModelError
 from marketcast.models.base import Forecaster
 
 __all__ = ["save_model", "load_model", "read_manifest", "data_checksum", "FORMAT"]
@@ -241,14 +241,32 @@ def load_model(directory: str | Path) -> Forecaster:
     model = _instantiate(manifest["model"], params, get_model)
     arrays = load_file(str(root / WEIGHTS)) if WEIGHTS in manifest.get("files", {}) else {}
     meta = _restore_files(manifest.get("state", {}), root, set(manifest.get("files", {})))
-    model._set_state(arrays, meta)
+    try:
+        model._set_state(arrays, meta)
+    except MarketcastError:
+        raise
+    except Exception as exc:  # torch's size mismatch, a missing array, a wrong type in the state
+        raise _mismatch(root, exc) from None
     training = manifest.get("training", {})
     model.n_obs_ = int(training.get("rows", 0))
     for key in ("first", "last"):
         if training.get(key):
             setattr(model, f"{key}_date_", pd.Timestamp(training[key]))
     model.manifest_ = manifest
+    # Settings that load but do not fit the weights (an XGBoost window, an SMA window longer than
+    # the saved tail) show in the first forecast: make it now, so the error is a load error.
+    try:
+        model.predict(1)
+    except Exception as exc:
+        raise _mismatch(root, exc) from None
     return model
+
+
+def _mismatch(root: Path, exc: Exception) -> DataError:
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    detail = next((ln for ln in lines if "mismatch" in ln.lower() or "missing" in ln.lower()), lines[0] if lines else type(exc).__name__)
+    return DataError(f"{root}: the settings in {MANIFEST} do not fit the saved weights (edited, or from another "
+                     f"version): {detail[:200]}")
 
 
 def _params_of(model: Forecaster) -> dict[str, Any]:

@@ -40,6 +40,9 @@ def forecast_dates(
     ``end`` alone the days start at the first one with a full window of returns before it.
     """
     idx = returns.index
+    if len(idx) < 2:  # one price or two: no window of returns at all
+        raise DataError(f"{source_of(returns)}: {len(idx) + 1} row(s), but a volatility forecast from a window of "
+                        f"{window} returns needs at least {window + 1} rows")
     live = idx[-1] + pd.offsets.BDay(1)
     lo = pd.Timestamp(start) if start is not None else None
     hi = pd.Timestamp(end) if end is not None else None

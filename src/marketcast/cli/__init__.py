@@ -32,8 +32,43 @@ app.add_typer(_reproduce.app, name="reproduce")
 __all__ = ["app", "main"]
 
 
+def hoist_global_flags(argv: list[str]) -> list[str]:
+    """Move root flags written after the subcommand (``volatility F.csv -q``) in front of it.
+
+    Only exact flag tokens move, and none after ``--``; no subcommand has an option of the
+    same spelling, so the meaning of the line does not change.
+    """
+    from marketcast.cli._app import GLOBAL_FLAGS
+
+    front, rest = [], []
+    for i, token in enumerate(argv):
+        if token == "--":
+            rest.extend(argv[i:])
+            break
+        (front if token in GLOBAL_FLAGS else rest).append(token)
+    return front + rest
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
+    if argv is None:
+        argv = sys.argv[1:]
+    argv = hoist_global_flags(list(argv))
+    import contextvars
+    import logging
+    import warnings
+
+    # What the root options set (-q's warning filter, the log level, --daily-closes) holds for
+    # this run only, not for a process that calls main() again (tests, a notebook).
+    level = logging.getLogger().level
+    try:
+        with warnings.catch_warnings():
+            return contextvars.copy_context().run(_run, argv)
+    finally:
+        logging.getLogger().setLevel(level)
+
+
+def _run(argv: list[str]) -> int:
     try:
         result = app(args=argv, prog_name="marketcast", standalone_mode=False)
         return result if isinstance(result, int) else 0

@@ -37,6 +37,13 @@ def parse_params(items: list[str] | None, seed: int | None, epochs: int | None) 
     return params
 
 
+def global_option(key: str, default=None):
+    """A root option (``--daily-closes``, ``-q``) of the running command, ``default`` outside one."""
+    from marketcast.cli._app import SETTINGS
+
+    return SETTINGS.get(key, default)
+
+
 def is_quiet(ctx: typer.Context) -> bool:
     return bool((ctx.obj or {}).get("quiet"))
 

@@ -22,8 +22,10 @@ def check(
 ) -> None:
     """Data quality report: rows, date range, gaps, missing values, non-positive prices, suspected splits."""
     from marketcast import api
+    from marketcast.cli._common import global_option, notes
 
-    report = api.check_data(data, column=column)
+    with notes(bool(global_option("quiet", False))):
+        report = api.check_data(data, column=column)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:

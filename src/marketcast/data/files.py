@@ -18,6 +18,8 @@ the line or column, e.g. ``prices.csv: line 17: column 'close': 'n/a' is not a n
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +27,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from marketcast._context import INTRADAY as _INTRADAY
+from marketcast._context import INTRADAY_MODES
 from marketcast.errors import DataError
 
-__all__ = ["PriceData", "read_prices", "canonical_name", "KNOWN_COLUMNS"]
+__all__ = ["PriceData", "read_prices", "canonical_name", "KNOWN_COLUMNS", "STDIN", "INTRADAY_MODES", "intraday_mode",
+           "set_intraday_mode"]
 
 # Canonical column name -> normalised spellings seen in the wild.
 _ALIASES: dict[str, tuple[str, ...]] = {
@@ -84,10 +89,12 @@ class PriceData:
     dropped_duplicates: int = 0
     headers: tuple[str, ...] = ()
     unit: str = "line"
+    #: What reading changed, for the user (e.g. intraday rows taken to daily closes).
+    notes: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
-        return Path(self.path).name
+        return "<stdin>" if self.path == STDIN else Path(self.path).name
 
     def resolve_column(self, column: str | None = None) -> str:
         """The canonical name of ``column`` (default: the close), or a DataError listing the columns."""
@@ -116,29 +123,182 @@ class PriceData:
         return f"{self.unit} {self.line_of(position)}"
 
 
-def read_prices(path: str | Path) -> PriceData:
+#: What DATA may be besides a path: ``-`` reads standard input.
+STDIN = "-"
+
+
+@contextlib.contextmanager
+def intraday_mode(mode: str):
+    """Read intraday files as ``mode`` (``"refuse"`` or ``"close"``) inside the ``with`` block."""
+    if mode not in INTRADAY_MODES:
+        raise DataError(f"intraday must be one of {', '.join(INTRADAY_MODES)}, got '{mode}'")
+    token = _INTRADAY.set(mode)
+    try:
+        yield
+    finally:
+        _INTRADAY.reset(token)
+
+
+def set_intraday_mode(mode: str) -> None:
+    """Set the default intraday mode for the rest of this context (the command line's root option)."""
+    if mode not in INTRADAY_MODES:
+        raise DataError(f"intraday must be one of {', '.join(INTRADAY_MODES)}, got '{mode}'")
+    _INTRADAY.set(mode)
+
+
+def read_prices(path: str | Path, *, intraday: str | None = None) -> PriceData:
     """Read a CSV/TXT/Parquet price file into a :class:`PriceData`.
 
+    ``path`` may be ``-`` (standard input), a FIFO or a process substitution (``<(...)``),
+    read once from start to end. Text may be UTF-8 (with or without a byte-order mark),
+    UTF-16 with a byte-order mark, or Latin-1.
+
     Rows are sorted by date, exact duplicate rows dropped, and conflicting duplicates (one
-    date, two different rows) rejected. Prices are not validated here beyond being numbers:
-    :func:`marketcast.data.load_series` checks the column that is actually used.
+    date, two different rows) rejected. Intraday rows (several per day) are refused with a line
+    that says so, unless ``intraday="close"``: then each day's last row is kept (its close; the
+    day's open, high, low and volume columns are dropped) and :attr:`PriceData.notes` says so.
+    Prices are not validated here beyond being numbers: :func:`marketcast.data.load_series`
+    checks the column that is actually used.
     """
+    intraday = _INTRADAY.get() if intraday is None else intraday
+    if intraday not in INTRADAY_MODES:
+        raise DataError(f"intraday must be one of {', '.join(INTRADAY_MODES)}, got '{intraday}'")
+    if str(path) == STDIN:
+        import sys
+
+        return _read_bytes(sys.stdin.buffer.read(), name="<stdin>", path=STDIN, intraday=intraday)
     p = Path(path)
     name = p.name
     if not p.exists():
         raise DataError(f"{path}: no such file")
     if p.is_dir():
         raise DataError(f"{path}: is a directory, not a price file")
+    if not p.is_file():  # a FIFO, /dev/stdin, <(...): no size, no seeking, read once
+        with p.open("rb") as fh:
+            return _read_bytes(fh.read(), name=name, path=str(path), intraday=intraday)
     if p.stat().st_size == 0:
         raise DataError(f"{name}: file is empty")
     with p.open("rb") as fh:
-        head = fh.read(8192)
+        head = fh.read(_HEAD)
     if head.startswith(b"PAR1") or p.suffix.lower() in (".parquet", ".pq"):
         raw, lines, fmt = _read_parquet(p), None, "parquet"
-    else:
-        raw, lines = _read_text(p, head)
-        fmt = None
-    return _normalise(raw, name=name, path=str(path), lines=lines, fmt=fmt)
+        return _normalise(raw, name=name, path=str(path), lines=lines, fmt=fmt, intraday=intraday)
+    encoding = _text_encoding(head, name, complete=len(head) < _HEAD)
+    if encoding != "utf-8":  # UTF-16 or Latin-1 files are small: decode them whole
+        return _read_bytes(p.read_bytes(), name=name, path=str(path), intraday=intraday)
+    text_head = head.decode("utf-8", errors="ignore").lstrip("\ufeff")
+    if _looks_intraday(text_head):
+        if intraday == "refuse":
+            raise DataError(_intraday_message(name, _looks_intraday(text_head)))
+        from marketcast.data.intraday import daily_closes
+
+        raw, note = daily_closes(p, text_head, name=name)
+        frame_lines = np.arange(2, len(raw) + 2, dtype=np.int64)
+        return _normalise(raw, name=name, path=str(path), lines=frame_lines, fmt=None, unit="row",
+                          notes=(note,), intraday=intraday)
+    try:
+        raw, lines = _read_text(p, text_head, name)
+    except _NotUTF8:
+        return _read_bytes(p.read_bytes(), name=name, path=str(path), intraday=intraday)
+    return _normalise(raw, name=name, path=str(path), lines=lines, fmt=None, intraday=intraday)
+
+
+_HEAD = 8192
+
+
+class _NotUTF8(Exception):
+    pass
+
+
+def _read_bytes(data: bytes, *, name: str, path: str, intraday: str) -> PriceData:
+    """A whole input already in memory (standard input, a FIFO, a non-UTF-8 file)."""
+    import io
+
+    if not data.strip():
+        raise DataError(f"{name}: file is empty" if data == b"" else f"{name}: no data (only blank lines)")
+    if data.startswith(b"PAR1"):
+        try:
+            raw = pd.read_parquet(io.BytesIO(data))
+        except Exception as exc:  # pyarrow raises several unrelated types
+            raise DataError(f"{name}: not a readable Parquet file ({type(exc).__name__})") from None
+        return _normalise(_parquet_frame(raw), name=name, path=path, lines=None, fmt="parquet", intraday=intraday)
+    encoding = _text_encoding(data, name, complete=True)
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        raise DataError(f"{name}: not a text file (not valid {encoding.upper()})") from None
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise DataError(f"{name}: no data (only blank lines)")
+    raw, lines = _read_text(text, text[:_HEAD], name)
+    return _normalise(raw, name=name, path=path, lines=lines, fmt=None, intraday=intraday)
+
+
+def _text_encoding(head: bytes, name: str, *, complete: bool) -> str:
+    """The encoding of a text file from its first bytes, or a DataError naming what it is not.
+
+    A byte-order mark decides (UTF-8, UTF-16, UTF-32); else UTF-8 if the bytes are valid UTF-8
+    (a multi-byte character cut at the end of ``head`` is fine unless ``complete``); else
+    Latin-1 when the bytes look like text in it (no control characters but tab and newlines).
+    """
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "utf-32"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8"
+    if b"\x00" in head:
+        pairs = head[: len(head) // 2 * 2]
+        if len(pairs) >= 4 and (pairs[1::2].count(0) > 0.9 * len(pairs) / 2 or pairs[0::2].count(0) > 0.9 * len(pairs) / 2):
+            raise DataError(f"{name}: UTF-16 text without a byte-order mark is not supported; save it as UTF-8")
+        raise DataError(f"{name}: not a text file (binary content)")
+    try:
+        head.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if not complete and exc.start >= len(head) - 4:  # a character cut at the end of the head
+            return "utf-8"
+    controls = set(range(32)) - {9, 10, 13} | {127}
+    if not any(b in controls for b in head):
+        return "latin-1"
+    raise DataError(f"{name}: not a text file (neither UTF-8, UTF-16 nor Latin-1)")
+
+
+_TIME_OF_DAY = r"[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2}|Z)?$"
+
+
+def _looks_intraday(text: str) -> tuple[str, str] | None:
+    """Two timestamps of one day among the first rows of a text file (minute bars), if any."""
+    lines = [ln for ln in text.splitlines()[:-1] if ln.strip()][:200]
+    if len(lines) < 3:
+        return None
+    header = lines[0]
+    sep = max([",", ";", "\t", "|"], key=header.count)
+    try:
+        rows = list(csv.reader(lines, delimiter=sep))
+    except csv.Error:
+        return None
+    names = [canonical_name(h) for h in rows[0]]
+    col = names.index("date") if "date" in names else 0
+    seen: dict[str, str] = {}
+    for row in rows[1:]:
+        if col >= len(row):
+            continue
+        stamp = row[col].strip()
+        m = re.search(_TIME_OF_DAY, stamp)
+        if not m:
+            continue
+        day = stamp[: m.start()]
+        if day in seen and seen[day] != stamp:
+            return seen[day], stamp
+        seen[day] = stamp
+    return None
+
+
+def _intraday_message(name: str, pair: tuple[str, str] | None, where: str = "") -> str:
+    example = f", e.g. {pair[0]} and {pair[1]}" if pair else ""
+    return (f"{name}: {where}intraday data (several rows per day{example}): marketcast forecasts daily series; "
+            "use --daily-closes to take each day's last row as its close")
 
 
 def _read_parquet(p: Path) -> pd.DataFrame:
@@ -146,52 +306,57 @@ def _read_parquet(p: Path) -> pd.DataFrame:
         frame = pd.read_parquet(p)
     except Exception as exc:  # pyarrow raises several unrelated types
         raise DataError(f"{p.name}: not a readable Parquet file ({type(exc).__name__})") from None
+    return _parquet_frame(frame)
+
+
+def _parquet_frame(frame: pd.DataFrame) -> pd.DataFrame:
     if isinstance(frame.index, pd.DatetimeIndex):
         frame = frame.reset_index(names=frame.index.name or "date")
     return frame.astype({c: "string" for c in frame.columns if frame[c].dtype == object})
 
 
-def _read_text(p: Path, head: bytes) -> tuple[pd.DataFrame, np.ndarray]:
-    if b"\x00" in head:
-        raise DataError(f"{p.name}: not a text file (binary content)")
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # A cut multi-byte character at the 8 KiB boundary is fine; anything earlier is not text.
-        if exc.start < len(head) - 4:
-            raise DataError(f"{p.name}: not a text file (not UTF-8)") from None
-    first = head.decode("utf-8", errors="ignore").lstrip("\ufeff").splitlines()
+def _read_text(source: Path | str, head: str, name: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Parse CSV text from a UTF-8 file (``source`` a Path) or from decoded text (a str)."""
+    import io
+
+    first = head.splitlines()
     header = next((ln for ln in first if ln.strip()), "")
     sep = max([",", ";", "\t", "|"], key=header.count)
     if header.count(sep) == 0:
-        raise DataError(f"{p.name}: line 1: no columns found (expected a header such as Date,Close)")
+        raise DataError(f"{name}: line 1: no columns found (expected a header such as Date,Close)")
+    target = source if isinstance(source, Path) else io.StringIO(source)
     try:
         frame = pd.read_csv(
-            p,
+            target,
             sep=sep,
             dtype=str,
             keep_default_na=False,
             skip_blank_lines=True,
-            encoding="utf-8-sig",
+            encoding="utf-8-sig" if isinstance(source, Path) else None,
         )
     except UnicodeDecodeError:
-        raise DataError(f"{p.name}: not a text file (not UTF-8)") from None
+        raise _NotUTF8 from None
     except pd.errors.ParserError as exc:
         m = re.search(r"line (\d+)", str(exc))
         where = f"line {m.group(1)}: " if m else ""
-        raise DataError(f"{p.name}: {where}malformed CSV ({_first_sentence(exc)})") from None
+        raise DataError(f"{name}: {where}malformed CSV ({_first_sentence(exc)})") from None
     except pd.errors.EmptyDataError:
-        raise DataError(f"{p.name}: file is empty") from None
+        raise DataError(f"{name}: file is empty") from None
+    except (ValueError, csv.Error) as exc:  # e.g. a NUL or a quote the C parser cannot place
+        raise DataError(f"{name}: malformed CSV ({_first_sentence(exc)})") from None
     # Line numbers of the data rows (header is line 1); blank lines are skipped by pandas.
-    lines = _data_line_numbers(p, len(frame))
+    lines = _data_line_numbers(source, len(frame))
     # Semicolon-separated files are the European convention, whose numbers use a decimal comma.
     frame.attrs["decimal_comma"] = sep == ";"
     return frame, lines
 
 
-def _data_line_numbers(p: Path, n_rows: int) -> np.ndarray:
-    with p.open("rb") as fh:
-        nonblank = [i + 1 for i, ln in enumerate(fh) if ln.strip()]
+def _data_line_numbers(source: Path | str, n_rows: int) -> np.ndarray:
+    if isinstance(source, Path):
+        with source.open("rb") as fh:
+            nonblank = [i + 1 for i, ln in enumerate(fh) if ln.strip()]
+    else:
+        nonblank = [i + 1 for i, ln in enumerate(source.splitlines()) if ln.strip()]
     numbers = np.asarray(nonblank[1 : n_rows + 1], dtype=np.int64)
     if len(numbers) != n_rows:  # quoted newlines: fall back to positional numbering
         numbers = np.arange(2, n_rows + 2, dtype=np.int64)
@@ -203,11 +368,11 @@ def _first_sentence(exc: Exception) -> str:
 
 
 def _normalise(
-    raw: pd.DataFrame, *, name: str, path: str, lines: np.ndarray | None, fmt: str | None
+    raw: pd.DataFrame, *, name: str, path: str, lines: np.ndarray | None, fmt: str | None,
+    unit: str = "line", notes: tuple[str, ...] = (), intraday: str = "refuse",
 ) -> PriceData:
     if raw.shape[0] == 0:
         raise DataError(f"{name}: no data rows (only a header)")
-    unit = "line"
     if lines is None:  # Parquet: no lines, so rows are counted from 1
         lines, unit = np.arange(1, len(raw) + 1, dtype=np.int64), "row"
     decimal_comma = bool(raw.attrs.get("decimal_comma", False))
@@ -226,7 +391,23 @@ def _normalise(
     fmt = fmt or _guess_format(set(renamed), list(original.values()))
 
     date_col = _find_date_column(raw, name)
-    dates = _parse_dates(raw[date_col], name=name, column=original[date_col], lines=lines, unit=unit)
+    dates, times = _parse_dates(raw[date_col], name=name, column=original[date_col], lines=lines, unit=unit)
+    if times is not None and pd.DatetimeIndex(dates).has_duplicates:
+        dup = pd.DatetimeIndex(dates).duplicated(keep=False)
+        i, j = np.flatnonzero(dup)[:2]
+        pair = (str(raw[date_col].iloc[i]).strip(), str(raw[date_col].iloc[j]).strip())
+        if intraday == "refuse":
+            raise DataError(_intraday_message(name, pair, f"{unit}s {lines[i]} and {lines[j]}: "))
+        # Each day's last row by time of day; the day's open, high, low and volume do not carry over.
+        order = np.lexsort((times, np.asarray(dates, dtype="datetime64[ns]")))
+        last = np.r_[np.asarray(dates)[order][1:] != np.asarray(dates)[order][:-1], True]
+        keep = np.sort(order[last])
+        n_days = len(keep)
+        raw, lines, dates = raw.iloc[keep], lines[keep], pd.DatetimeIndex(dates)[keep]
+        drop = [c for c in raw.columns if c in ("open", "high", "low", "volume")]
+        raw = raw.drop(columns=drop)
+        notes = (*notes, f"{name}: intraday rows taken to daily closes (each day's last row, {n_days} days)"
+                 + (f"; dropped {', '.join(original[c] for c in drop)}" if drop else ""))
     values = raw.drop(columns=[date_col])
     numeric = {}
     for col in values.columns:
@@ -249,8 +430,9 @@ def _normalise(
         lines=lines,
         original_columns={c: original[c] for c in frame.columns},
         dropped_duplicates=dropped,
-        headers=tuple(original.values()),
+        headers=tuple(original[c] for c in raw.columns),
         unit=unit,
+        notes=tuple(notes),
     )
 
 
@@ -290,14 +472,22 @@ def _find_date_column(raw: pd.DataFrame, name: str) -> str:
     raise DataError(f"{name}: no date column (columns: {', '.join(raw.columns)})")
 
 
-def _parse_dates(col: pd.Series, *, name: str, column: str, lines: np.ndarray, unit: str = "line") -> pd.DatetimeIndex:
+def _parse_dates(col: pd.Series, *, name: str, column: str, lines: np.ndarray,
+                 unit: str = "line") -> tuple[pd.DatetimeIndex, np.ndarray | None]:
     text = col.astype(str).str.strip()
     empty = (text == "") | text.str.lower().isin(["nan", "nat", "none", "null"])
     if empty.any():
         i = int(np.flatnonzero(empty.to_numpy())[0])
         raise DataError(f"{name}: {unit} {lines[i]}: column '{column}': empty date")
-    # Strip a time of day or a timezone: these are daily series.
-    text = text.str.replace(r"[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2}|Z)?$", "", regex=True)
+    # Strip a time of day or a timezone: these are daily series. Times other than midnight are
+    # kept (seconds into the day) so that intraday rows can be recognised.
+    clock = text.str.extract(r"[T ](\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?(?:[+-]\d{2}:?\d{2}|Z)?$")
+    times = None
+    if clock[0].notna().any():
+        seconds = (clock[0].astype(float) * 3600 + clock[1].astype(float) * 60 + clock[2].astype(float).fillna(0)).fillna(0)
+        if (seconds != 0).any():
+            times = seconds.to_numpy()
+    text = text.str.replace(_TIME_OF_DAY, "", regex=True)
     candidates, partial = [], []
     for fmt, label in _DATE_FORMATS:
         parsed = pd.to_datetime(text, format=fmt, errors="coerce")
@@ -326,7 +516,7 @@ def _parse_dates(col: pd.Series, *, name: str, column: str, lines: np.ndarray, u
             return int(min((d < 0).sum(), (d > 0).sum()))
 
         candidates.sort(key=lambda c: disorder(c[2]))
-    return pd.DatetimeIndex(candidates[0][2]).normalize()
+    return pd.DatetimeIndex(candidates[0][2]).normalize(), times
 
 
 def _to_numbers(

@@ -16,12 +16,12 @@ STORE_SPEC = re.compile(r"^(alphavantage-adjusted|alphavantage|yahoo|cboe):(.+)$
 
 
 def resolve_input(spec: str | Path, *, column: str | None = None, adjust_splits: bool = False,
-                  store_path: str | Path | None = None) -> pd.Series:
-    """Load DATA: an existing file path, else ``SOURCE:SYMBOL`` read from the local store."""
+                  store_path: str | Path | None = None, intraday: str | None = None) -> pd.Series:
+    """Load DATA: an existing file path (``-`` standard input), else ``SOURCE:SYMBOL`` from the local store."""
     text = str(spec)
     match = STORE_SPEC.match(text)
     if Path(text).exists() or match is None:
-        return load_series(text, column, adjust_splits=adjust_splits)
+        return load_series(text, column, adjust_splits=adjust_splits, intraday=intraday)
     from marketcast.data.store import PriceStore
 
     source, symbol = match.group(1).lower(), match.group(2)

@@ -29,6 +29,7 @@ def load_series(
     column: str | None = None,
     *,
     adjust_splits: bool = False,
+    intraday: str | None = None,
 ) -> pd.Series:
     """Read one price column of a file as a validated series.
 
@@ -45,7 +46,7 @@ def load_series(
         ``split cf``) where the file has them, else the suspected splits of
         :func:`~marketcast.data.splits.detect_splits`.
     """
-    data = path if isinstance(path, PriceData) else read_prices(path)
+    data = path if isinstance(path, PriceData) else read_prices(path, intraday=intraday)
     return series_from_data(data, column, adjust_splits=adjust_splits)
 
 
@@ -67,6 +68,8 @@ def series_from_data(data: PriceData, column: str | None = None, *, adjust_split
     series = raw[keep].astype(np.float64)
     series.name = Path(data.path).stem
     series.attrs = {"source": data.name, "column": label, "format": data.format}
+    if data.notes:
+        series.attrs["notes"] = list(data.notes)
     if not keep.all():
         first = int(np.flatnonzero(~keep)[0])
         series.attrs["skipped_missing"] = {"rows": int((~keep).sum()), "first": data.frame.index[first].date().isoformat(),
@@ -108,7 +111,7 @@ def as_series(values: pd.Series | np.ndarray | list, *, name: str = "series", po
         raise DataError(f"{src}: non-positive price {v[i]:g} on {s.index[i].date()}")
     if not s.index.is_monotonic_increasing or s.index.has_duplicates:
         raise DataError(f"{src}: dates must be strictly increasing")
-    s.index.name = "date"
+    s.index = s.index.rename("date")  # a new index: the caller's keeps its name
     s.attrs = dict(getattr(values, "attrs", {}) or {})
     s.attrs.setdefault("source", src)
     return s

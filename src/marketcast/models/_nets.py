@@ -332,6 +332,18 @@ class WindowRNNNet(nn.Module):
 # --- training --------------------------------------------------------------------------------------
 
 
+#: An epoch loss this many times the lowest so far (on the scaled targets) means training diverged.
+DIVERGENCE_FACTOR = 1e3
+
+
+class Diverged(ArithmeticError):
+    """Training diverged: a non-finite epoch loss, or one that exploded past the lowest so far."""
+
+    def __init__(self, epoch: int, loss: float, lowest: float):
+        super().__init__(f"training diverged at epoch {epoch} (loss {loss:.3g})")
+        self.epoch, self.loss, self.lowest = epoch, loss, lowest
+
+
 def _log_training_path(net: nn.Module, by_kernel: bool) -> None:
     """Say (INFO, ``marketcast -v``) whether ``net`` trains through its C kernel or autograd, and why."""
     kernel = getattr(net, "KERNEL", None)
@@ -399,7 +411,11 @@ def train_regressor(
             sq, ab = step(order[start : start + batch_size])
             total_sq += sq
             total_abs += ab
-        history["loss"].append(total_sq / n)
+        epoch_loss = total_sq / n
+        lowest = min(history["loss"], default=math.inf)
+        if not math.isfinite(epoch_loss) or epoch_loss > DIVERGENCE_FACTOR * max(min(lowest, epoch_loss), 1e-3):
+            raise Diverged(len(history["loss"]) + 1, epoch_loss, lowest)
+        history["loss"].append(epoch_loss)
         history["mae"].append(total_abs / n)
         if n_val:
             val, val_mae = _validation_errors(net, X_va, y_va)

@@ -39,6 +39,18 @@ def check_levels(levels) -> tuple[float, ...]:
     return out
 
 
+def check_finite_forecast(model, values) -> None:
+    """Refuse a forecast with NaN or infinite values: it is never returned, scored or written."""
+    v = np.asarray(values, dtype=np.float64)
+    if np.isfinite(v).all():
+        return
+    params = model.get_params() if hasattr(model, "get_params") else {}
+    hint = (f"; lower learning_rate (now {params['learning_rate']:g})" if isinstance(params.get("learning_rate"), float)
+            else "; check the model's settings (-p)")
+    raise ModelError(f"{getattr(model, 'name', 'model')}: the forecast is not finite (training diverged or the "
+                     f"settings do not fit the data){hint}")
+
+
 @dataclass
 class IntervalForecast:
     """Point forecasts with central prediction intervals at one or more levels.
@@ -82,10 +94,9 @@ class Estimator:
         return {p: getattr(self, p) for p in self._param_names()}
 
     def set_params(self, **params: Any) -> Self:
-        valid = set(self._param_names())
-        for key, value in params.items():
-            if key not in valid:
-                raise ModelError(f"{self.name or type(self).__name__}: unknown parameter '{key}' (valid: {', '.join(sorted(valid))})")
+        from marketcast.models.params import validate_params
+
+        for key, value in validate_params(type(self), params, model=self.name or type(self).__name__).items():
             setattr(self, key, value)
         return self
 
@@ -155,6 +166,7 @@ class Forecaster(Estimator):
         out = np.asarray(self._predict(int(horizon)), dtype=np.float64)
         if out.shape != (int(horizon),):
             raise ModelError(f"{self.name}: predicted shape {out.shape}, expected ({horizon},)")
+        check_finite_forecast(self, out)
         return out
 
     def condition(self, y: pd.Series | np.ndarray) -> Self:
@@ -194,8 +206,12 @@ class Forecaster(Estimator):
         self.predict(1)  # raises NotFittedError when not fitted
         levels = check_levels(levels)
         if not self.has_native_intervals:
-            return self._conformal_interval(int(horizon), levels)
-        return self._predict_interval(int(horizon), levels)
+            result = self._conformal_interval(int(horizon), levels)
+        else:
+            result = self._predict_interval(int(horizon), levels)
+        for values in (result.point, *result.lower.values(), *result.upper.values()):
+            check_finite_forecast(self, values)
+        return result
 
     def _conformal_interval(self, horizon: int, levels: tuple[float, ...]) -> IntervalForecast:
         from marketcast.intervals import CALIBRATION_WINDOWS, calibrate, conformal_interval, coverage_note

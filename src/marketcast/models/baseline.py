@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from marketcast.errors import ModelError
+from marketcast.errors import DataError, ModelError
 from marketcast.models.base import Forecaster
 
 __all__ = ["Naive", "SMA", "sma_forecast"]
@@ -74,13 +74,15 @@ class SMA(Forecaster):
     def _fit(self, y: pd.Series) -> None:
         if self.window is not None and self.window < 1:
             raise ModelError(f"sma: window must be at least 1, got {self.window}")
-        self.history_ = y.to_numpy(dtype=np.float64).copy()
+        self.values_ = y.to_numpy(dtype=np.float64).copy()
+        self.source_ = str(y.attrs.get("source", "series"))
 
     def _predict(self, horizon: int) -> np.ndarray:
         window = self.window or horizon
-        if len(self.history_) < window:
-            raise ModelError(f"sma: window {window} is longer than the {len(self.history_)} rows fitted")
-        return sma_forecast(self.history_, window, horizon)
+        if len(self.values_) < window:
+            raise DataError(f"{getattr(self, 'source_', 'sma')}: {len(self.values_)} rows, but sma with a window of "
+                            f"{window} needs at least {window}")
+        return sma_forecast(self.values_, window, horizon)
 
     def _condition(self, y: pd.Series) -> None:
         self._fit(y)
@@ -88,7 +90,7 @@ class SMA(Forecaster):
     def _get_state(self):
         # The tail long enough for any horizon up to a year of days (the window defaults to it).
         keep = max(self.window or 0, 260)
-        return {"history": self.history_[-keep:]}, {}
+        return {"history": self.values_[-keep:]}, {}
 
     def _set_state(self, arrays, meta) -> None:
-        self.history_ = np.asarray(arrays["history"], dtype=np.float64)
+        self.values_ = np.asarray(arrays["history"], dtype=np.float64)

@@ -76,11 +76,16 @@ class _NeuralForecaster(Forecaster):
         with _nets.seeded(self.seed, device):
             if not keep:
                 self.net_ = self._build_net().to(device)
-            history = _nets.train_regressor(
-                self.net_, X, y, epochs=int(self.epochs), batch_size=int(self.batch_size),
-                learning_rate=float(self.learning_rate), validation=float(self.validation),
-                patience=self.patience, seed=int(self.seed), device=device, on_epoch=self._tick,
-            )
+            try:
+                history = _nets.train_regressor(
+                    self.net_, X, y, epochs=int(self.epochs), batch_size=int(self.batch_size),
+                    learning_rate=float(self.learning_rate), validation=float(self.validation),
+                    patience=self.patience, seed=int(self.seed), device=device, on_epoch=self._tick,
+                )
+            except _nets.Diverged as exc:
+                self.net_ = None  # weights that diverged are never kept, saved or used
+                raise ModelError(f"{self.name}: {exc}; lower learning_rate (now {float(self.learning_rate):g}, "
+                                 f"e.g. -p learning_rate={float(self.learning_rate) / 10:g})") from None
         # The epoch whose weights the network ends with: the best validation epoch when early
         # stopping restored it, else the last; counted over the whole history of a warm start.
         done_before = len(self.history_.get("loss", [])) if keep and getattr(self, "history_", None) else 0

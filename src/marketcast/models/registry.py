@@ -103,11 +103,18 @@ def get_model(name: str, target: Target = "price", **params: Any):
             raise ModelError(f"only 'ensemble' takes a list of models, not '{group.group(1)}'")
         members = [m.strip() for m in group.group(2).split(",") if m.strip()]
         return get_model("ensemble", target, members=members, **params)
-    cls = spec_of(name, target).load()
+    spec = spec_of(name, target)
+    cls = spec.load()
+    from marketcast.models.params import validate_params
+
+    params = validate_params(cls, params, model=spec.name)
     try:
-        return cls(**params)
+        model = cls(**params)
     except TypeError as exc:
         raise ModelError(f"{name}: {exc}") from None
+    if hasattr(model, "member_models"):  # an ensemble: its members' settings are checked now, not at fit
+        model.member_models()
+    return model
 
 
 def configured_model(name: str, target: Target, params: dict[str, Any]) -> tuple[Any, set[str]]:

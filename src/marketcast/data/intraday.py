@@ -1,0 +1,91 @@
+"""Intraday files (minute bars) taken to daily closes, streamed so memory stays bounded.
+
+A file of minute bars can be far larger than memory allows as Python strings. It is read in
+blocks with pyarrow's streaming CSV reader, every column as text (numbers are parsed later,
+only for the rows kept, by :mod:`marketcast.data.files` with its usual messages); each block
+is cut to the last row of each day at once, so what is held is one block plus one row per day.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from marketcast.errors import DataError
+
+__all__ = ["daily_closes", "BLOCK_SIZE"]
+
+#: Bytes per block read; the peak memory of a read is a few blocks plus the daily rows.
+BLOCK_SIZE = 16 << 20
+
+_DROP = ("open", "high", "low", "volume")
+_CLOCK = r"^(?P<day>.*?)[T ](?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?(?:\.\d+)?(?:[+-]\d{2}:?\d{2}|Z)?$"
+
+
+def daily_closes(path: Path, head: str, *, name: str) -> tuple[pd.DataFrame, str]:
+    """Each day's last row of an intraday text file (as text columns) and a note saying so.
+
+    The open, high, low and volume columns are dropped: the last bar's values are not the day's.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from marketcast.data.files import canonical_name
+
+    header_line = next(ln for ln in head.splitlines() if ln.strip())
+    sep = max([",", ";", "\t", "|"], key=header_line.count)
+    headers = next(csv.reader([header_line], delimiter=sep))
+    canon = [canonical_name(h) for h in headers]
+    date_i = canon.index("date") if "date" in canon else 0
+    keep_cols = [h for h, c in zip(headers, canon) if c not in _DROP]
+    dropped = [h for h, c in zip(headers, canon) if c in _DROP]
+    try:
+        reader = pacsv.open_csv(
+            str(path),
+            read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE, encoding="utf8"),
+            parse_options=pacsv.ParseOptions(delimiter=sep),
+            convert_options=pacsv.ConvertOptions(
+                column_types={h: pa.string() for h in headers}, include_columns=keep_cols,
+                strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+        parts = [_last_per_day(batch, headers[date_i]) for batch in reader]
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DataError(f"{name}: malformed CSV ({str(exc).splitlines()[0]})") from None
+    table = pa.concat_tables([p for p in parts if p.num_rows]) if any(p.num_rows for p in parts) else None
+    if table is None:
+        raise DataError(f"{name}: no data rows (only a header)")
+    table = _last_per_day(table, headers[date_i])  # days that spanned two blocks
+    frame = table.to_pandas()
+    frame = frame.drop(columns=[c for c in frame.columns if c.startswith("__")])
+    note = f"{name}: intraday rows taken to daily closes (each day's last row, {len(frame)} days)"
+    if dropped:
+        note += f"; dropped {', '.join(dropped)}"
+    return frame[keep_cols], note
+
+
+def _last_per_day(batch, date_col: str):
+    """The rows of ``batch`` that are the last of their day by time of day."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+    if table.num_rows == 0:
+        return table
+    stamps = pc.utf8_trim_whitespace(table.column(date_col))
+    parts = pc.extract_regex(stamps, _CLOCK)
+    day = pc.if_else(pc.is_null(parts), stamps, pc.struct_field(parts, "day"))
+
+    def num(field: str) -> np.ndarray:
+        col = pc.struct_field(parts, field)
+        col = pc.if_else(pc.equal(col, ""), None, col)
+        return pc.fill_null(pc.cast(col, pa.int64(), safe=False), 0).to_numpy(zero_copy_only=False)
+
+    seconds = np.where(pc.is_null(parts).to_numpy(zero_copy_only=False), 0, num("h") * 3600 + num("m") * 60 + num("s"))
+    codes = pc.dictionary_encode(day).combine_chunks().indices.to_numpy(zero_copy_only=False)
+    order = np.lexsort((np.arange(len(codes)), seconds, codes))
+    last = np.r_[codes[order][1:] != codes[order][:-1], True]
+    rows = np.sort(order[last])
+    return table.take(pa.array(rows))
