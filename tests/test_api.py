@@ -16,14 +16,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import data_file
 from pandas.testing import assert_frame_equal
 
 import marketcast as mc
 from marketcast.api import backtest_summary
 from marketcast.cli import main
 from marketcast.errors import DataError, MarketcastError, MarketcastWarning, ModelError, NotFittedError
-
-from conftest import data_file
 
 pytestmark = pytest.mark.realdata
 

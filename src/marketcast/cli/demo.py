@@ -41,10 +41,9 @@ def demo(ctx: typer.Context) -> None:
                 caption="Chronological, leakage-free: every model is fitted only on the days before its horizon.")
 
     train = vix.iloc[-504:]
-    model = api.get_model("two-lstm", seed=0)
-    model = api.train(train, model=model, progress=bars(quiet))
-    frame = model.predict_frame(5, (0.9, 0.95, 0.99))
+    two = api.train(train, model=api.get_model("two-lstm", seed=0), progress=bars(quiet))
+    frame = two.predict_frame(5, (0.9, 0.95, 0.99))
     print_frame(frame.drop(columns="model"),
                 title=f"Two-LSTM 5-day VIX interval forecast from {train.index[-1].date()} (VIX paper II.D, seed 0)",
-                caption=f"Forecast errors follow a t with {model.dof_:.2f} degrees of freedom (sign correlation "
-                        f"{model.rho_:.3f}); sigma_e is the second LSTM's error-volatility forecast.")
+                caption=f"Forecast errors follow a t with {two.dof_:.2f} degrees of freedom (sign correlation "
+                        f"{two.rho_:.3f}); sigma_e is the second LSTM's error-volatility forecast.")
