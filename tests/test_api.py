@@ -16,14 +16,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import data_file
 from pandas.testing import assert_frame_equal
 
 import marketcast as mc
 from marketcast.api import backtest_summary
 from marketcast.cli import main
 from marketcast.errors import DataError, MarketcastError, MarketcastWarning, ModelError, NotFittedError
-
-from conftest import data_file
 
 pytestmark = pytest.mark.realdata
 
@@ -135,8 +134,15 @@ def test_the_issue_example_gives_dated_frames_equal_to_the_command_line(workdir,
     assert again.manifest_["metrics"]["epoch"] == 1
 
     # --- the registry and the report ---
-    assert list(registry.columns) == ["name", "target", "summary"]
+    assert list(registry.columns) == ["name", "target", "summary", "recursive", "stochastic", "native_intervals",
+                                      "split_safe", "window_parallel"]
     assert {("two-lstm", "price"), ("garch", "volatility")} <= set(zip(registry.name, registry.target))
+    two_lstm = registry.set_index(["name", "target"]).loc[("two-lstm", "price")]
+    assert two_lstm.native_intervals and two_lstm.stochastic and two_lstm.recursive
+    capsys.readouterr()
+    assert main(["models"]) == 0
+    printed = capsys.readouterr().out
+    assert all(name in printed for name in registry.name)
     text = html.read_text()
     assert html.name == "report.html" and "2021-05-18" in text and "vol.csv" in text
 

@@ -177,21 +177,31 @@ def get_model(name: str, target: str = "price", *, levels=None, calibration_wind
 
 
 def models(target: str | None = None) -> pd.DataFrame:
-    """The registry as a frame (``marketcast models``): columns ``name, target, summary``.
+    """The registry as a frame (``marketcast models``).
 
     Parameters
     ----------
     target : {"price", "volatility"}, optional
         Only the models of this target.
+
+    Returns
+    -------
+    DataFrame
+        ``name, target, summary`` and the default model's
+        :class:`~marketcast.models.base.Capabilities`: ``recursive, stochastic,
+        native_intervals, split_safe, window_parallel``.
     """
     import pandas as pd
 
-    from marketcast.models.registry import model_specs
+    from marketcast.models.base import Capabilities
+    from marketcast.models.registry import get_model as _registered, model_specs
 
     if target not in (None, "price", "volatility"):
         raise ModelError(f"target must be 'price' or 'volatility', not '{target}'")
-    rows = [{"name": s.name, "target": s.target, "summary": s.summary} for s in model_specs(target)]  # type: ignore[arg-type]
-    return pd.DataFrame(rows, columns=["name", "target", "summary"])
+    rows = [{"name": s.name, "target": s.target, "summary": s.summary,
+             **_registered(s.name, s.target).capabilities.as_dict()}
+            for s in model_specs(target)]  # type: ignore[arg-type]
+    return pd.DataFrame(rows, columns=["name", "target", "summary", *Capabilities().as_dict()])
 
 
 def save_model(model: Forecaster, path, *, data: pd.Series | None = None, metrics: dict[str, float] | None = None,

@@ -20,13 +20,13 @@ it stays positive and scales with the price level, as price errors do.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from marketcast.errors import DataError, ModelError
-from marketcast.models.base import Forecaster, IntervalForecast
+from marketcast.models.base import Capabilities, Forecaster, IntervalForecast
 
 __all__ = ["ConformalForecaster", "CALIBRATION_WINDOWS", "Calibration", "coverage_note", "windows_needed", "calibrate", "conformal_interval", "conformal_quantile"]
 
@@ -130,8 +130,6 @@ class ConformalForecaster(Forecaster):
         Rows between calibration origins (default: ``max_horizon``, so test sets do not overlap).
     """
 
-    stochastic = False
-
     def __init__(self, model: Forecaster, calibration_windows: int = 20, max_horizon: int = 21, step: int | None = None):
         self.model = model
         self.calibration_windows = calibration_windows
@@ -141,6 +139,10 @@ class ConformalForecaster(Forecaster):
     @property
     def name(self) -> str:  # type: ignore[override]
         return self.model.name
+
+    @property
+    def capabilities(self) -> Capabilities:  # type: ignore[override]
+        return replace(self.model.capabilities, native_intervals=True)
 
     def _what(self) -> str:
         return (f"{self.model.name} with conformal intervals ({self.calibration_windows} calibration windows "

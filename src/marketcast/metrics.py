@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from marketcast.errors import DataError
+
 __all__ = [
     "mse",
     "rmse",
@@ -30,9 +32,9 @@ def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y_true, dtype=np.float64)
     f = np.asarray(y_pred, dtype=np.float64)
     if y.shape != f.shape:
-        raise ValueError(f"y_true and y_pred differ in shape: {y.shape} vs {f.shape}")
+        raise DataError(f"y_true and y_pred differ in shape: {y.shape} vs {f.shape}")
     if y.size == 0:
-        raise ValueError("no values to score")
+        raise DataError("no values to score")
     return y, f
 
 
@@ -118,7 +120,7 @@ def winkler_score(y_true, lower, upper, level: float) -> float:
     (Gneiting & Raftery 2007, eq. 43).
     """
     if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+        raise DataError(f"level must be in (0, 1), got {level}")
     y = np.asarray(y_true, dtype=np.float64)
     lo = np.asarray(lower, dtype=np.float64)
     hi = np.asarray(upper, dtype=np.float64)

@@ -32,7 +32,7 @@ import pandas as pd
 
 from marketcast._version import __version__
 from marketcast.errors import DataError, MarketcastError, ModelError
-from marketcast.models.base import Forecaster
+from marketcast.models.base import Forecaster, check_is_fitted
 
 __all__ = ["save_model", "load_model", "read_manifest", "data_checksum", "FORMAT"]
 
@@ -97,8 +97,7 @@ def save_model(
     """
     from safetensors.numpy import save_file
 
-    if not hasattr(model, "n_obs_"):
-        raise ModelError(f"{model.name}: fit the model before saving it")
+    check_is_fitted(model, ("n_obs_",), what="saving it")
     target = Path(directory)
     if target.exists() and not target.is_dir():
         raise DataError(f"{target}: exists and is not a directory")

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 
+from marketcast.errors import DataError
+
 __all__ = [
     "standardized_t_quantile",
     "value_at_risk",
@@ -30,7 +32,7 @@ __all__ = [
 
 def _check_tail(tail: float) -> None:
     if not 0.0 < tail < 1.0:
-        raise ValueError(f"tail probability must be in (0, 1), got {tail}")
+        raise DataError(f"tail probability must be in (0, 1), got {tail}")
 
 
 def _t_ppf(p: float, nu: np.ndarray) -> np.ndarray:

@@ -8,8 +8,19 @@ from pathlib import Path
 import typer
 
 from marketcast.cli._app import app
-from marketcast.cli._common import (AdjustOption, ColumnOption, OutOption, ParamOption, SeedOption, bars, check_out,
-                                    is_quiet, notes, parse_params, write_or_print)
+from marketcast.cli._common import (
+    AdjustOption,
+    ColumnOption,
+    OutOption,
+    ParamOption,
+    SeedOption,
+    bars,
+    check_out,
+    is_quiet,
+    notes,
+    parse_params,
+    write_or_print,
+)
 
 EpochsOption = typer.Option(None, "--epochs", help="Training epochs of neural models.")
 TrainFrom = typer.Option(None, "--train-from", formats=["%Y-%m-%d"], help="First row the model fits on (default: the first).")

@@ -15,7 +15,7 @@ def models(ctx: typer.Context) -> None:
     from marketcast import api
     from marketcast.cli._common import print_frame
 
-    print_frame(api.models(), title="marketcast models",
+    print_frame(api.models()[["name", "target", "summary"]], title="marketcast models",
                 caption="price models: backtest, forecast, train; volatility models: volatility.")
 
 
@@ -40,6 +40,8 @@ def describe(
     doc = (type(model).__doc__ or "").strip().split("\n\n")[0]
     if doc:
         console.print(doc, markup=False)
+    caps = [k for k, v in model.capabilities.as_dict().items() if v]
+    console.print(f"capabilities: {', '.join(caps) or 'none'}", markup=False)
     console.print("defaults:")
     for key, value in model.get_params().items():
         console.print(f"  {key} = {value!r}", markup=False)

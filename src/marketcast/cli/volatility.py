@@ -8,8 +8,19 @@ from pathlib import Path
 import typer
 
 from marketcast.cli._app import app
-from marketcast.cli._common import (AdjustOption, ColumnOption, OutOption, ParamOption, SeedOption, bars, check_out,
-                                    is_quiet, notes, parse_params, write_or_print)
+from marketcast.cli._common import (
+    AdjustOption,
+    ColumnOption,
+    OutOption,
+    ParamOption,
+    SeedOption,
+    bars,
+    check_out,
+    is_quiet,
+    notes,
+    parse_params,
+    write_or_print,
+)
 
 
 @app.command("volatility")

@@ -5,6 +5,9 @@
   ``forecast(y, horizon)`` does both on a fresh clone. Hyper-parameters live in ``__init__``,
   learned state ends in ``_`` (scikit-learn's convention), so :meth:`Forecaster.clone` gives an
   untrained copy for every backtest slice.
+* What a model can do (recursive, stochastic, native intervals, split-safe, window-parallel)
+  is declared once per class in :class:`Capabilities`; whether it is fitted follows one rule,
+  :func:`check_is_fitted`; :meth:`Forecaster.predict_frame` gives dated forecasts.
 * :class:`VolatilityModel`: one-step volatility forecasts from windows of log returns. The
   rolling engine hands a whole stack of windows to :meth:`VolatilityModel.forecast_windows`,
   so a model that can vectorise across windows (DD-EWMA) does, and others loop.
@@ -13,7 +16,7 @@
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -22,8 +25,8 @@ import pandas as pd
 from marketcast.data.series import as_series
 from marketcast.errors import DataError, ModelError, NotFittedError
 
-__all__ = ["Estimator", "Forecaster", "VolatilityModel", "VolatilityForecast", "IntervalForecast", "check_levels",
-           "business_days_after"]
+__all__ = ["Estimator", "Forecaster", "VolatilityModel", "VolatilityForecast", "IntervalForecast", "Capabilities",
+           "check_is_fitted", "check_levels", "business_days_after"]
 
 
 def business_days_after(origin, horizon: int) -> pd.DatetimeIndex:
@@ -49,6 +52,57 @@ def check_finite_forecast(model, values) -> None:
             else "; check the model's settings (-p)")
     raise ModelError(f"{getattr(model, 'name', 'model')}: the forecast is not finite (training diverged or the "
                      f"settings do not fit the data){hint}")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model can do, declared once per model class: ``capabilities = Capabilities(...)``.
+
+    Attributes
+    ----------
+    recursive : bool
+        Multi-step forecasts feed earlier forecasts back as inputs.
+    stochastic : bool
+        Fitting draws random numbers; the model takes a ``seed`` (same seed, same numbers).
+    native_intervals : bool
+        The model has its own predictive distribution (implements ``_predict_interval``); the
+        others get conformal intervals (:mod:`marketcast.intervals`).
+    split_safe : bool
+        Volatility models: a window's forecast does not depend on which other windows are
+        forecast with it, so the windows may be split across processes.
+    window_parallel : bool
+        Volatility models: windows are fitted one by one, slowly enough that a long rolling run
+        gains from spreading them across processes (NNAR, Prophet). Implies ``split_safe``.
+    """
+
+    recursive: bool = False
+    stochastic: bool = False
+    native_intervals: bool = False
+    split_safe: bool = False
+    window_parallel: bool = False
+
+    def __post_init__(self) -> None:
+        if self.window_parallel and not self.split_safe:
+            raise TypeError("window_parallel capabilities need split_safe: split windows must not change forecasts")
+
+    def as_dict(self) -> dict[str, bool]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def check_is_fitted(model, attributes: tuple[str, ...] | None = None, *, what: str = "predict()") -> None:
+    """Raise :class:`~marketcast.errors.NotFittedError` unless ``model`` has been fitted (or loaded).
+
+    The one rule for fitted state (scikit-learn's): learned state lives in attributes whose names
+    end in ``_``, which only ``fit`` (or loading a saved model) sets. With ``attributes``, those
+    particular ones must be there.
+    """
+    if attributes is not None:
+        fitted = all(getattr(model, a, None) is not None for a in attributes)
+    else:
+        fitted = any(k.endswith("_") and not k.startswith("__") for k in vars(model))
+    if not fitted:
+        name = getattr(model, "name", "") or type(model).__name__
+        raise NotFittedError(f"{name}: call fit() before {what}")
 
 
 @dataclass
@@ -80,6 +134,14 @@ class Estimator:
     """Parameter handling shared by all models (scikit-learn style)."""
 
     name: ClassVar[str] = ""
+    #: What the model can do; see :class:`Capabilities`. A model whose capabilities depend on
+    #: its hyper-parameters (an ensemble, a conformal wrapper) makes this a property.
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    @property
+    def stochastic(self) -> bool:
+        """Fitting draws random numbers (the model takes a ``seed``)."""
+        return self.capabilities.stochastic
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -112,15 +174,24 @@ class Estimator:
 class Forecaster(Estimator):
     """Base class of point forecasters of a price (or any positive) series."""
 
-    #: True when multi-step forecasts feed earlier forecasts back as inputs.
-    recursive: ClassVar[bool] = True
+    capabilities = Capabilities(recursive=True)
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = cls.capabilities
+        implements = cls._predict_interval is not Forecaster._predict_interval
+        if isinstance(declared, Capabilities) and declared.native_intervals != implements:
+            raise TypeError(f"{cls.__name__}: capabilities say native_intervals={declared.native_intervals}, but the "
+                            f"class {'implements' if implements else 'does not implement'} _predict_interval")
+
+    @property
+    def recursive(self) -> bool:
+        """Multi-step forecasts feed earlier forecasts back as inputs."""
+        return self.capabilities.recursive
 
     def min_history(self, horizon: int = 1) -> int:
         """The fewest observations :meth:`fit` accepts (for a later ``predict(horizon)``)."""
         return 1
-
-    #: True for models whose fit draws random numbers; they take a ``seed`` hyper-parameter.
-    stochastic: ClassVar[bool] = False
 
     def fit(self, y: pd.Series | np.ndarray, *, progress=None) -> Self:
         """Fit on the history ``y``; returns ``self``.
@@ -142,7 +213,7 @@ class Forecaster(Estimator):
         self.last_date_ = series.index[-1]
         # Kept for conformal intervals calibrated on request (see predict_interval); not saved.
         self.training_data_ = series
-        self._calibrations: dict = {}
+        self._calibrations: dict[int, Any] = {}
         return self
 
     def _what(self) -> str:
@@ -159,8 +230,7 @@ class Forecaster(Estimator):
 
     def predict(self, horizon: int) -> np.ndarray:
         """Forecast the next ``horizon`` values after the end of the fitted history."""
-        if not hasattr(self, "n_obs_"):
-            raise NotFittedError(f"{self.name or type(self).__name__}: call fit() before predict()")
+        check_is_fitted(self, ("n_obs_",), what="predict()")
         if int(horizon) < 1:
             raise ModelError(f"horizon must be at least 1, got {horizon}")
         out = np.asarray(self._predict(int(horizon)), dtype=np.float64)
@@ -175,8 +245,7 @@ class Forecaster(Estimator):
         A network trained on one stock forecasts another from that stock's latest inputs. Models
         whose forecasts depend on more than their inputs (Prophet's fitted curve) refuse.
         """
-        if not hasattr(self, "n_obs_"):
-            raise NotFittedError(f"{self.name or type(self).__name__}: call fit() before condition()")
+        check_is_fitted(self, ("n_obs_",), what="condition()")
         series = as_series(y, name=self.name or "y", positive=False)
         if len(series) < self.min_history():
             raise DataError(f"{series.attrs.get('source', 'series')}: {len(series)} rows, but {self.name} needs at least {self.min_history()}")
@@ -253,7 +322,8 @@ class Forecaster(Estimator):
 
     @property
     def has_native_intervals(self) -> bool:
-        return type(self)._predict_interval is not Forecaster._predict_interval
+        """The model has its own predictive distribution (``capabilities.native_intervals``)."""
+        return self.capabilities.native_intervals
 
     # --- persistence: arrays go to safetensors, the rest to JSON (see marketcast.persistence) ---
 
@@ -292,13 +362,15 @@ class VolatilityForecast:
 class VolatilityModel(Estimator):
     """Base class of one-step volatility forecasters fitted on windows of log returns."""
 
-    #: True for models whose forecast for a window does not depend on which other windows are
-    #: forecast with it (DD-EWMA, NNAR, Prophet): their windows may be split across processes.
-    split_safe: ClassVar[bool] = False
-    #: True for split-safe models that fit each window on its own, slowly enough that a long
-    #: rolling run gains from spreading the windows across processes (NNAR, Prophet). The rolling
-    #: run reads this flag alone, so it must imply ``split_safe`` (the ensemble's does).
-    parallel_windows: ClassVar[bool] = False
+    @property
+    def split_safe(self) -> bool:
+        """A window's forecast does not depend on the other windows forecast with it (``capabilities``)."""
+        return self.capabilities.split_safe
+
+    @property
+    def parallel_windows(self) -> bool:
+        """Windows are worth spreading across processes (``capabilities.window_parallel``; implies split-safe)."""
+        return self.capabilities.window_parallel
 
     def forecast_windows(self, returns: np.ndarray, stats, dates: np.ndarray | None = None) -> VolatilityForecast:
         """One-step forecasts for each row of ``returns`` (shape ``(n_windows, window)``).
@@ -327,6 +399,5 @@ class VolatilityModel(Estimator):
 
     def forecast(self, horizon: int = 1) -> np.ndarray:
         """Volatility forecasts; one-step models give a flat path beyond the first step."""
-        if not hasattr(self, "volatility_"):
-            raise NotFittedError(f"{self.name or type(self).__name__}: call fit() before forecast()")
+        check_is_fitted(self, ("volatility_",), what="forecast()")
         return np.full(int(horizon), self.volatility_)

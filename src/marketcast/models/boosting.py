@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from marketcast.errors import ModelError, NotFittedError
-from marketcast.models.base import Forecaster
+from marketcast.errors import ModelError
+from marketcast.models.base import Capabilities, Forecaster, check_is_fitted
 from marketcast.models.features import available_cores, normalised_windows
 
 __all__ = ["XGBoostForecaster", "normalised_windows", "available_cores", "import_xgboost"]
@@ -72,7 +72,7 @@ class XGBoostForecaster(Forecaster):
     """
 
     name = "xgboost"
-    stochastic = True
+    capabilities = Capabilities(recursive=True, stochastic=True)
 
     def __init__(
         self,
@@ -151,8 +151,7 @@ class XGBoostForecaster(Forecaster):
 
     def predict_windows(self, X: np.ndarray) -> np.ndarray:
         """Next value, on each window's normalised scale, for every row of ``X``."""
-        if getattr(self, "booster_", None) is None:
-            raise NotFittedError("xgboost: call fit() or fit_windows() first")
+        check_is_fitted(self, ("booster_",), what="predict_windows()")
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
         return np.asarray(self.booster_.inplace_predict(X), dtype=np.float64).reshape(-1)
 
@@ -173,8 +172,7 @@ class XGBoostForecaster(Forecaster):
     # --- persistence: the booster's own JSON (text in meta), the last window as an array ---
 
     def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        if getattr(self, "booster_", None) is None:
-            raise NotFittedError("xgboost: nothing to save before fit()")
+        check_is_fitted(self, ("booster_",), what="saving")
         # The booster in XGBoost's own JSON format, written as its own file by persistence.
         meta: dict[str, Any] = {"files": {"booster.json": bytes(self.booster_.save_raw("json")).decode("utf-8")}}
         if hasattr(self, "n_obs_"):

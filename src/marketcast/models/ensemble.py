@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from marketcast.errors import ModelError
-from marketcast.models.base import Forecaster, VolatilityForecast, VolatilityModel
+from marketcast.models.base import Capabilities, Forecaster, VolatilityForecast, VolatilityModel
 
 __all__ = ["Ensemble", "VolatilityEnsemble", "PRICE_MEMBERS", "VOLATILITY_MEMBERS"]
 
@@ -59,8 +59,6 @@ class Ensemble(Forecaster):
         Given to every member that takes a seed.
     """
 
-    stochastic = True
-
     def __init__(self, members: Sequence[str] = PRICE_MEMBERS, member_params: dict | None = None, seed: int = 0):
         self.members = tuple(members)
         self.member_params = member_params
@@ -73,6 +71,11 @@ class Ensemble(Forecaster):
     def member_models(self) -> list[Forecaster]:
         """Unfitted member instances, as the ensemble fits them."""
         return _members("price", self.members, int(self.seed), self.member_params)
+
+    @property
+    def capabilities(self) -> Capabilities:  # type: ignore[override]
+        # Takes a seed for its members whatever they are; no predictive distribution of its own.
+        return Capabilities(recursive=any(m.recursive for m in self.member_models()), stochastic=True)
 
     def min_history(self, horizon: int = 1) -> int:
         return max(m.min_history(horizon) for m in self.member_models())
@@ -126,14 +129,12 @@ class VolatilityEnsemble(VolatilityModel):
         return _members("volatility", self.members, int(self.seed), self.member_params)
 
     @property
-    def split_safe(self) -> bool:  # type: ignore[override]
-        return all(m.split_safe for m in self.member_models())
-
-    @property
-    def parallel_windows(self) -> bool:  # type: ignore[override]
+    def capabilities(self) -> Capabilities:  # type: ignore[override]
         # Worth splitting when a member is slow per window; safe only when every member is.
         members = self.member_models()
-        return all(m.split_safe for m in members) and any(m.parallel_windows for m in members)
+        safe = all(m.split_safe for m in members)
+        return Capabilities(stochastic=any(m.stochastic for m in members), split_safe=safe,
+                            window_parallel=safe and any(m.parallel_windows for m in members))
 
     def combine(self, forecasts: Sequence[np.ndarray]) -> np.ndarray:
         return np.mean(np.vstack(forecasts), axis=0)

@@ -29,7 +29,7 @@ import numpy as np
 
 from marketcast.errors import ModelError
 from marketcast.models import _kernels
-from marketcast.models.base import VolatilityForecast, VolatilityModel
+from marketcast.models.base import Capabilities, VolatilityForecast, VolatilityModel
 
 __all__ = ["ALPHA_GRID", "ewma_paths", "dd_ewma", "DDEWMAFit", "DDEWMA", "KERNEL_SWITCH", "kernel_in_use"]
 
@@ -86,7 +86,7 @@ def ewma_paths(z: np.ndarray, alphas: np.ndarray, s0: np.ndarray) -> np.ndarray:
 KERNEL = "_ddewma_kernel"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _say_fallback(reason: str) -> None:
     # Not built is worth a warning (a slower install than intended); a switch the user set, a note.
     level = logging.WARNING if "not built" in reason else logging.INFO
@@ -192,7 +192,7 @@ class DDEWMA(VolatilityModel):
 
     name = "dd-ewma"
     # Windows are independent and the recursion is cheap (C): safe to split, not worth it.
-    split_safe = True
+    capabilities = Capabilities(split_safe=True)  # vectorised across windows: nothing to gain from processes
 
     def __init__(self, alphas=tuple(ALPHA_GRID), init_fraction: float = 0.1):
         self.alphas = alphas

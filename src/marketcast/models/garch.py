@@ -34,7 +34,7 @@ from typing import ClassVar
 import numpy as np
 
 from marketcast.errors import ModelError
-from marketcast.models.base import VolatilityForecast, VolatilityModel
+from marketcast.models.base import Capabilities, VolatilityForecast, VolatilityModel
 
 __all__ = ["GARCHFit", "fit_garch", "GARCHVolatility", "GJRGARCHVolatility"]
 
@@ -144,7 +144,7 @@ class GARCHVolatility(VolatilityModel):
 
     # Not split across processes: arch's optimiser lands a few 1e-5 apart under another BLAS
     # thread count (a worker has one), and at 35 ms a window there is little to gain.
-    split_safe = parallel_windows = False
+    capabilities = Capabilities()  # one fit per window, fast; windows are not worth processes
 
     name = "garch"
     #: Order of the asymmetric (GJR) term.

@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import stats
 
 from marketcast.errors import DataError, ModelError
-from marketcast.models.base import Forecaster, IntervalForecast
+from marketcast.models.base import Capabilities, Forecaster, IntervalForecast
 
 __all__ = ["HARForecaster"]
 
@@ -68,7 +68,7 @@ class HARForecaster(Forecaster):
     """
 
     name = "har"
-    recursive = True
+    capabilities = Capabilities(recursive=True, native_intervals=True)
 
     def __init__(self, lags: tuple[int, ...] = (1, 5, 22), log: bool = True, point: str = "median"):
         self.lags = lags

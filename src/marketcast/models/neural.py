@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from marketcast.errors import ModelError
-from marketcast.models.base import Forecaster
+from marketcast.models.base import Capabilities, Forecaster, check_is_fitted
 from marketcast.models.features import lagged_samples, normalised_windows
+from marketcast.models.training import TrainingSettings
 
 __all__ = [
     "LSTMForecaster",
@@ -37,7 +38,7 @@ __all__ = [
 class _NeuralForecaster(Forecaster):
     """Shared plumbing: device, seeding, training history, saving weights."""
 
-    stochastic = True
+    capabilities = Capabilities(recursive=True, stochastic=True)
     # Set by every subclass's __init__ (hyper-parameters) and by training; declared for the plumbing here.
     epochs: int
     batch_size: int
@@ -57,39 +58,36 @@ class _NeuralForecaster(Forecaster):
 
         return resolve_device(self.device)
 
-    def _check_training_params(self) -> None:
-        if int(self.epochs) < 1 or int(self.batch_size) < 1:
-            raise ModelError(f"{self.name}: epochs and batch_size must be at least 1")
-        if not 0.0 <= float(self.validation) < 1.0:
-            raise ModelError(f"{self.name}: validation must be a share in [0, 1)")
-        if self.patience is not None and not self.validation:
-            raise ModelError(f"{self.name}: early stopping (patience) needs a validation share")
+    @property
+    def training(self) -> TrainingSettings:
+        """The model's training settings (its hyper-parameters ``epochs``, ``batch_size``, ...)."""
+        return TrainingSettings.of(self)
 
     def _train(self, X: np.ndarray, y: np.ndarray) -> None:
         """Build (or, with ``warm_start``, keep) the network and train it on ``(X, y)``."""
         from marketcast.models import _nets
 
-        self._check_training_params()
+        s = self.training.check(self.name)
         device = self._device()
         _nets.use_all_cores()
-        keep = bool(self.warm_start) and getattr(self, "net_", None) is not None
-        with _nets.seeded(self.seed, device):
+        keep = bool(s.warm_start) and getattr(self, "net_", None) is not None
+        with _nets.seeded(s.seed, device):
             if not keep:
                 self.net_ = self._build_net().to(device)
             try:
                 history = _nets.train_regressor(
-                    self.net_, X, y, epochs=int(self.epochs), batch_size=int(self.batch_size),
-                    learning_rate=float(self.learning_rate), validation=float(self.validation),
-                    patience=self.patience, seed=int(self.seed), device=device, on_epoch=self._tick,
+                    self.net_, X, y, epochs=int(s.epochs), batch_size=int(s.batch_size),
+                    learning_rate=float(s.learning_rate), validation=float(s.validation),
+                    patience=s.patience, seed=int(s.seed), device=device, on_epoch=self._tick,
                 )
             except _nets.Diverged as exc:
                 self.net_ = None  # weights that diverged are never kept, saved or used
-                raise ModelError(f"{self.name}: {exc}; lower learning_rate (now {float(self.learning_rate):g}, "
-                                 f"e.g. -p learning_rate={float(self.learning_rate) / 10:g})") from None
+                raise ModelError(f"{self.name}: {exc}; lower learning_rate (now {float(s.learning_rate):g}, "
+                                 f"e.g. -p learning_rate={float(s.learning_rate) / 10:g})") from None
         # The epoch whose weights the network ends with: the best validation epoch when early
         # stopping restored it, else the last; counted over the whole history of a warm start.
         done_before = len(self.history_.get("loss", [])) if keep and getattr(self, "history_", None) else 0
-        run_best = (int(np.argmin(history["val_loss"])) if self.patience is not None and history.get("val_loss")
+        run_best = (int(np.argmin(history["val_loss"])) if s.patience is not None and history.get("val_loss")
                     else len(history["loss"]) - 1)
         self.best_epoch_ = done_before + run_best
         if keep and getattr(self, "history_", None):
@@ -286,10 +284,7 @@ class _WindowForecaster(_NeuralForecaster):
 
     def predict_windows(self, X: np.ndarray) -> np.ndarray:
         """Next value (on each window's normalised scale) for every row of ``X``."""
-        if getattr(self, "net_", None) is None:
-            from marketcast.errors import NotFittedError
-
-            raise NotFittedError(f"{self.name}: call fit() or fit_windows() first")
+        check_is_fitted(self, ("net_",), what="predict_windows()")
         return self._net_outputs(np.asarray(X, dtype=np.float64))
 
     def _predict(self, horizon: int) -> np.ndarray:
@@ -348,7 +343,8 @@ class CNNLSTMForecaster(_WindowForecaster):
                  dropout: float = 0.5, epochs: int = 40, batch_size: int = 40, learning_rate: float = 1e-3,
                  validation: float = 0.0, patience: int | None = None, warm_start: bool = False, seed: int = 0,
                  device: str = "auto"):
-        super().__init__(window, epochs, batch_size, learning_rate, validation, patience, warm_start, seed, device)
+        super().__init__(window=window, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                         validation=validation, patience=patience, warm_start=warm_start, seed=seed, device=device)
         self.filters = tuple(filters)
         self.kernel = kernel
         self.units = units
@@ -369,7 +365,8 @@ class _RecurrentWindowForecaster(_WindowForecaster):
     def __init__(self, window: int = 100, units: int = 100, dropout: float = 0.2, epochs: int = 40, batch_size: int = 40,
                  learning_rate: float = 1e-3, validation: float = 0.0, patience: int | None = None,
                  warm_start: bool = False, seed: int = 0, device: str = "auto"):
-        super().__init__(window, epochs, batch_size, learning_rate, validation, patience, warm_start, seed, device)
+        super().__init__(window=window, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                         validation=validation, patience=patience, warm_start=warm_start, seed=seed, device=device)
         self.units = units
         self.dropout = dropout
 

@@ -32,8 +32,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from marketcast.errors import ModelError, NotFittedError
-from marketcast.models.base import Forecaster, IntervalForecast, VolatilityForecast, VolatilityModel
+from marketcast.errors import ModelError
+from marketcast.models.base import (
+    Capabilities,
+    Forecaster,
+    IntervalForecast,
+    VolatilityForecast,
+    VolatilityModel,
+    check_is_fitted,
+)
 
 __all__ = [
     "ProphetForecaster",
@@ -191,8 +198,7 @@ class ProphetForecaster(Forecaster):
     """
 
     name = "prophet"
-    recursive = False
-    stochastic = True
+    capabilities = Capabilities(recursive=False, stochastic=True, native_intervals=True)
 
     def __init__(
         self,
@@ -238,8 +244,7 @@ class ProphetForecaster(Forecaster):
 
     def forecast_dates(self, horizon: int) -> pd.DatetimeIndex:
         """Dates of the next ``horizon`` forecasts: business days after the last fitted date."""
-        if getattr(self, "model_", None) is None:
-            raise NotFittedError("prophet: call fit() before forecast_dates()")
+        check_is_fitted(self, ("model_",), what="forecast_dates()")
         return business_days_after(_last_fitted_date(self.model_), horizon)
 
     def _predict(self, horizon: int) -> np.ndarray:
@@ -295,7 +300,7 @@ class ProphetVolatility(VolatilityModel):
     Parameters are those of :class:`ProphetForecaster`, without the sampling ones.
     """
 
-    split_safe = parallel_windows = True  # each window is fitted on its own, in about 0.1 s
+    capabilities = Capabilities(split_safe=True, window_parallel=True)  # each window fitted on its own, ~0.1 s
 
     name = "prophet"
 

@@ -19,12 +19,15 @@ r"""Interval forecasts from two LSTMs (VIX paper, section II.D and Table IV).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
 from marketcast.errors import ModelError
-from marketcast.models.base import Forecaster, IntervalForecast
+from marketcast.models.base import Capabilities, Forecaster, IntervalForecast
 from marketcast.models.neural import LSTMForecaster
+from marketcast.models.training import TrainingSettings
 from marketcast.risk_measures import standardized_t_quantile
 from marketcast.stats import cdf_at_mean, sample_volatility, sign_correlation, t_dof_from_sign_correlation
 
@@ -55,7 +58,7 @@ class TwoLSTM(Forecaster):
     """
 
     name = "two-lstm"
-    stochastic = True
+    capabilities = Capabilities(recursive=True, stochastic=True, native_intervals=True)
 
     def __init__(self, lags: int = 21, vol_lags: int = 5, units: int = 128, dense_units: int = 64, epochs: int = 50,
                  batch_size: int = 32, learning_rate: float = 1e-3, scaling: str = "standard", networks: int = NETWORKS,
@@ -79,9 +82,9 @@ class TwoLSTM(Forecaster):
         return 2 * int(self.epochs) * max(int(self.networks), 1)
 
     def _lstm(self, lags: int, seed: int) -> LSTMForecaster:
-        return LSTMForecaster(lags=lags, units=self.units, dense_units=self.dense_units, epochs=self.epochs,
-                              batch_size=self.batch_size, learning_rate=self.learning_rate, scaling=self.scaling, seed=seed,
-                              device=self.device)
+        training = replace(TrainingSettings.of(self), seed=seed)  # no validation or early stopping here
+        return LSTMForecaster(lags=lags, units=self.units, dense_units=self.dense_units, scaling=self.scaling,
+                              **training.as_params())
 
     def _fit(self, y: pd.Series) -> None:
         # One network's last Adam steps leave it biased by a fraction of the error SD (the paper's

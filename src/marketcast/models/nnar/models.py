@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from marketcast.errors import ModelError
-from marketcast.models.base import Forecaster, IntervalForecast, VolatilityForecast, VolatilityModel
+from marketcast.models.base import Capabilities, Forecaster, IntervalForecast, VolatilityForecast, VolatilityModel
 from marketcast.models.nnar.fit import NNARFit, nnetar, nnetar_forecast, nnetar_intervals, nnetar_simulate
 from marketcast.models.nnar.network import n_weights
 
@@ -69,7 +69,7 @@ class NNARForecaster(Forecaster):
     """
 
     name = "nnar"
-    stochastic = True
+    capabilities = Capabilities(recursive=True, stochastic=True, native_intervals=True)
 
     def __init__(
         self,
@@ -182,7 +182,7 @@ class NNARVolatility(VolatilityModel):
     alone (:meth:`fit`) or inside any rolling run.
     """
 
-    split_safe = parallel_windows = True  # each window is fitted on its own, in about 0.2 s
+    capabilities = Capabilities(stochastic=True, split_safe=True, window_parallel=True)  # each window on its own, ~0.2 s
 
     name = "nnar"
 
