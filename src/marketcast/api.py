@@ -30,8 +30,21 @@ if TYPE_CHECKING:
     from marketcast.data.quality import QualityReport
     from marketcast.models.base import Forecaster
 
-__all__ = ["load_prices", "check_data", "volatility", "backtest", "backtest_summary", "forecast", "train",
-           "get_model", "save_model", "load_model", "models", "report", "ProgressFactory"]
+__all__ = [
+    "load_prices",
+    "check_data",
+    "volatility",
+    "backtest",
+    "backtest_summary",
+    "forecast",
+    "train",
+    "get_model",
+    "save_model",
+    "load_model",
+    "models",
+    "report",
+    "ProgressFactory",
+]
 
 #: ``progress(description, total)`` returns a context manager that yields ``tick(n)``, called
 #: with each ``n`` units of work done out of ``total`` (model fits, epochs). The library says
@@ -95,9 +108,12 @@ def load_prices(data, *, column: str | None = None, adjust_splits: bool = False)
         warnings.warn(note, MarketcastWarning, stacklevel=2)
     skipped = series.attrs.get("skipped_missing")
     if skipped:  # a return then spans the days around the hole
-        warnings.warn(f"{series.attrs.get('source')}: skipped {skipped['rows']} row(s) with no "
-                      f"'{series.attrs.get('column')}' value, first on {skipped['first']} ({skipped['where']})",
-                      MarketcastWarning, stacklevel=2)
+        warnings.warn(
+            f"{series.attrs.get('source')}: skipped {skipped['rows']} row(s) with no "
+            f"'{series.attrs.get('column')}' value, first on {skipped['first']} ({skipped['where']})",
+            MarketcastWarning,
+            stacklevel=2,
+        )
     return series
 
 
@@ -134,8 +150,9 @@ def check_data(data, *, column: str | None = None) -> QualityReport:
 # --------------------------------------------------------------------------- models
 
 
-def get_model(name: str, target: str = "price", *, levels=None, calibration_windows: int = 20,
-              horizon: int = 21, **params: Any) -> Forecaster:
+def get_model(
+    name: str, target: str = "price", *, levels=None, calibration_windows: int = 20, horizon: int = 21, **params: Any
+) -> Forecaster:
     """An unfitted model by registry name.
 
     Parameters
@@ -194,18 +211,31 @@ def models(target: str | None = None) -> pd.DataFrame:
     import pandas as pd
 
     from marketcast.models.base import Capabilities
-    from marketcast.models.registry import get_model as _registered, model_specs
+    from marketcast.models.registry import get_model as _registered
+    from marketcast.models.registry import model_specs
 
     if target not in (None, "price", "volatility"):
         raise ModelError(f"target must be 'price' or 'volatility', not '{target}'")
-    rows = [{"name": s.name, "target": s.target, "summary": s.summary,
-             **_registered(s.name, s.target).capabilities.as_dict()}
-            for s in model_specs(target)]  # type: ignore[arg-type]
+    rows = [
+        {
+            "name": s.name,
+            "target": s.target,
+            "summary": s.summary,
+            **_registered(s.name, s.target).capabilities.as_dict(),
+        }
+        for s in model_specs(target)
+    ]  # type: ignore[arg-type]
     return pd.DataFrame(rows, columns=["name", "target", "summary", *Capabilities().as_dict()])
 
 
-def save_model(model: Forecaster, path, *, data: pd.Series | None = None, metrics: dict[str, float] | None = None,
-               pretrained: list[dict] | None = None) -> Path:
+def save_model(
+    model: Forecaster,
+    path,
+    *,
+    data: pd.Series | None = None,
+    metrics: dict[str, float] | None = None,
+    pretrained: list[dict] | None = None,
+) -> Path:
     """Save a fitted price model to the directory ``path`` (safetensors + JSON, never pickle).
 
     Parameters
@@ -225,8 +255,9 @@ def save_model(model: Forecaster, path, *, data: pd.Series | None = None, metric
     from marketcast.fitting import training_metrics
     from marketcast.persistence import save_model as _save
 
-    return _save(model, path, data=data, metrics=training_metrics(model) if metrics is None else metrics,
-                 pretrained=pretrained)
+    return _save(
+        model, path, data=data, metrics=training_metrics(model) if metrics is None else metrics, pretrained=pretrained
+    )
 
 
 def load_model(path) -> Forecaster:
@@ -269,10 +300,23 @@ def _levels(levels) -> tuple[float, ...] | None:
     return check_levels(levels) if levels else None
 
 
-def volatility(data, *, models: str | Sequence[str] = ("dd-ewma",), window: int = 504, start=None, end=None,
-               tail: float = 0.05, notional: float = 1000.0, jobs: int | None = None, seed: int | None = None,
-               params: dict | None = None, column: str | None = None, adjust_splits: bool = False,
-               progress: ProgressFactory | None = None, refit_every: int = 1) -> pd.DataFrame:
+def volatility(
+    data,
+    *,
+    models: str | Sequence[str] = ("dd-ewma",),
+    window: int = 504,
+    start=None,
+    end=None,
+    tail: float = 0.05,
+    notional: float = 1000.0,
+    jobs: int | None = None,
+    seed: int | None = None,
+    params: dict | None = None,
+    column: str | None = None,
+    adjust_splits: bool = False,
+    progress: ProgressFactory | None = None,
+    refit_every: int = 1,
+) -> pd.DataFrame:
     """One-day-ahead volatility, VaR, CVaR and MAD for each day (``marketcast volatility``).
 
     Each forecast for day *t* is fitted on the ``window`` log returns up to the day before
@@ -313,24 +357,44 @@ def volatility(data, *, models: str | Sequence[str] = ("dd-ewma",), window: int 
         the model's own columns (DD-EWMA: ``alpha``, ``rmse``); see
         :func:`marketcast.volatility.rolling_volatility`.
     """
+    from marketcast.models.params import check_jobs
     from marketcast.models.registry import configured_models
     from marketcast.volatility import rolling_volatility
-
-    from marketcast.models.params import check_jobs
 
     jobs = check_jobs(jobs)
     names = _names(models)
     instances = configured_models(names, "volatility", _params(params, seed))
     prices = _prices(data, column, adjust_splits)
     with _progress(progress, "volatility models", len(names)) as tick:
-        return rolling_volatility(prices, window=window, start=start, end=end, models=instances, tail=tail,
-                                  notional=notional, progress=tick, n_jobs=jobs, refit_every=refit_every)
+        return rolling_volatility(
+            prices,
+            window=window,
+            start=start,
+            end=end,
+            models=instances,
+            tail=tail,
+            notional=notional,
+            progress=tick,
+            n_jobs=jobs,
+            refit_every=refit_every,
+        )
 
 
-def backtest(data, *, models: str | Sequence[str] = ("sma", "naive"), window: int = 504, horizon: int = 21,
-             start=None, step: int | None = None, slices: int | None = None, seed: int | None = None,
-             params: dict | None = None, column: str | None = None, adjust_splits: bool = False,
-             progress: ProgressFactory | None = None) -> pd.DataFrame:
+def backtest(
+    data,
+    *,
+    models: str | Sequence[str] = ("sma", "naive"),
+    window: int = 504,
+    horizon: int = 21,
+    start=None,
+    step: int | None = None,
+    slices: int | None = None,
+    seed: int | None = None,
+    params: dict | None = None,
+    column: str | None = None,
+    adjust_splits: bool = False,
+    progress: ProgressFactory | None = None,
+) -> pd.DataFrame:
     """Rolling-origin backtest of price models (``marketcast backtest``; VIX paper Tables II-III).
 
     Slice *i* is ``window`` rows starting ``(i - 1) * step`` rows after ``start``; each model is a
@@ -368,11 +432,21 @@ def backtest(data, *, models: str | Sequence[str] = ("sma", "naive"), window: in
     names = _names(models)
     instances = configured_models(names, "price", _params(params, seed))
     prices = _prices(data, column, adjust_splits)
-    n = len(rolling_origins(prices.index, window=window, horizon=horizon, start=start, step=step, slices=slices,
-                            source=str(prices.attrs.get("source"))))
+    n = len(
+        rolling_origins(
+            prices.index,
+            window=window,
+            horizon=horizon,
+            start=start,
+            step=step,
+            slices=slices,
+            source=str(prices.attrs.get("source")),
+        )
+    )
     with _progress(progress, "backtest fits", n * len(names)) as tick:
-        return run_backtest(prices, instances, window=window, horizon=horizon, start=start, step=step,
-                            slices=slices, progress=tick).scores
+        return run_backtest(
+            prices, instances, window=window, horizon=horizon, start=start, step=step, slices=slices, progress=tick
+        ).scores
 
 
 def backtest_summary(scores: pd.DataFrame) -> pd.DataFrame:
@@ -405,10 +479,23 @@ def _fit(model: Forecaster, rows: pd.Series, progress: ProgressFactory | None) -
         return model.fit(rows, progress=tick)
 
 
-def forecast(data=None, *, model: str | Forecaster | None = None, horizon: int = 5, levels=None, train_from=None,
-             train_to=None, seed: int | None = None, epochs: int | None = None, params: dict | None = None,
-             load=None, calibration_windows: int = 20, column: str | None = None, adjust_splits: bool = False,
-             progress: ProgressFactory | None = None) -> pd.DataFrame:
+def forecast(
+    data=None,
+    *,
+    model: str | Forecaster | None = None,
+    horizon: int = 5,
+    levels=None,
+    train_from=None,
+    train_to=None,
+    seed: int | None = None,
+    epochs: int | None = None,
+    params: dict | None = None,
+    load=None,
+    calibration_windows: int = 20,
+    column: str | None = None,
+    adjust_splits: bool = False,
+    progress: ProgressFactory | None = None,
+) -> pd.DataFrame:
     """Fit a model and forecast ``horizon`` business days after the origin (``marketcast forecast``).
 
     Parameters
@@ -462,8 +549,10 @@ def forecast(data=None, *, model: str | Forecaster | None = None, horizon: int =
         if prices is not None:
             condition_on(fitted, training_rows(prices, train_from, train_to))
         if lv and not fitted.has_native_intervals:
-            raise ModelError(f"{fitted.name}: this saved model has no prediction intervals; "
-                             "train it with --levels to calibrate conformal intervals")
+            raise ModelError(
+                f"{fitted.name}: this saved model has no prediction intervals; "
+                "train it with --levels to calibrate conformal intervals"
+            )
     else:
         if model is None or prices is None:
             raise ModelError("give DATA and --model, or --load DIR")
@@ -478,11 +567,25 @@ def forecast(data=None, *, model: str | Forecaster | None = None, horizon: int =
     return frame
 
 
-def train(data, *, model: str | Forecaster | None = None, save=None, load=None, fine_tune: bool = False,
-          levels=None, horizon: int = 21, train_from=None, train_to=None, seed: int | None = None,
-          epochs: int | None = None, params: dict | None = None, calibration_windows: int = 20,
-          column: str | None = None, adjust_splits: bool = False,
-          progress: ProgressFactory | None = None) -> Forecaster:
+def train(
+    data,
+    *,
+    model: str | Forecaster | None = None,
+    save=None,
+    load=None,
+    fine_tune: bool = False,
+    levels=None,
+    horizon: int = 21,
+    train_from=None,
+    train_to=None,
+    seed: int | None = None,
+    epochs: int | None = None,
+    params: dict | None = None,
+    calibration_windows: int = 20,
+    column: str | None = None,
+    adjust_splits: bool = False,
+    progress: ProgressFactory | None = None,
+) -> Forecaster:
     """Fit a model and save it; with ``load`` and ``fine_tune``, train a saved one further (``marketcast train``).
 
     Parameters

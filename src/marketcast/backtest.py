@@ -151,8 +151,10 @@ def _check_no_look_ahead(model: Forecaster, train: pd.Series, test_index: pd.Dat
     """
     seen_last = getattr(model, "last_date_", None)
     if seen_last is None or seen_last >= test_index[0] or getattr(model, "n_obs_", None) != len(train):
-        raise RuntimeError(f"look-ahead in slice {number}: {model.name} saw {getattr(model, 'n_obs_', '?')} rows up to "
-                           f"{seen_last}, but was given {len(train)} rows before {test_index[0].date()}")
+        raise RuntimeError(
+            f"look-ahead in slice {number}: {model.name} saw {getattr(model, 'n_obs_', '?')} rows up to "
+            f"{seen_last}, but was given {len(train)} rows before {test_index[0].date()}"
+        )
 
 
 def backtest(
@@ -174,8 +176,9 @@ def backtest(
     """
     prices = as_series(prices)
     src = source_of(prices)
-    origins = rolling_origins(prices.index, window=window, horizon=horizon, start=start, step=step,
-                              slices=slices, source=src)
+    origins = rolling_origins(
+        prices.index, window=window, horizon=horizon, start=start, step=step, slices=slices, source=src
+    )
     prototypes = _as_models(models)
     values = prices.to_numpy()
     rows, fc_rows = [], []

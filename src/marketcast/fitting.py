@@ -19,12 +19,12 @@ from marketcast.data.series import source_of
 from marketcast.errors import DataError, ModelError
 from marketcast.models.base import Forecaster, check_levels
 
-__all__ = ["price_model", "training_rows", "condition_on", "is_training_data", "training_metrics",
-           "coverage_shortfall"]
+__all__ = ["price_model", "training_rows", "condition_on", "is_training_data", "training_metrics", "coverage_shortfall"]
 
 
-def price_model(name: str, params: dict[str, Any] | None = None, *, levels=None, calibration_windows: int = 20,
-                horizon: int = 21) -> Forecaster:
+def price_model(
+    name: str, params: dict[str, Any] | None = None, *, levels=None, calibration_windows: int = 20, horizon: int = 21
+) -> Forecaster:
     """An unfitted price model by registry name, with conformal intervals where it needs them.
 
     Parameters
@@ -47,8 +47,10 @@ def price_model(name: str, params: dict[str, Any] | None = None, *, levels=None,
     model, used = configured_model(name, "price", params)
     unknown = set(params) - used - ({"seed"} if not model.stochastic else set())  # a seed means nothing to SMA
     if unknown:
-        raise ModelError(f"{model.name}: unknown parameter(s) {', '.join(sorted(unknown))} "
-                         f"(valid: {', '.join(model._param_names())})")
+        raise ModelError(
+            f"{model.name}: unknown parameter(s) {', '.join(sorted(unknown))} "
+            f"(valid: {', '.join(model._param_names())})"
+        )
     if levels and not model.has_native_intervals:
         from marketcast.intervals import ConformalForecaster
 
@@ -71,8 +73,10 @@ def training_rows(prices: pd.Series, train_from=None, train_to=None) -> pd.Serie
     start, end = _day(train_from), _day(train_to)
     rows = prices.loc[start:end] if (start is not None or end is not None) else prices
     if len(rows) == 0:
-        raise DataError(f"{source_of(prices)}: no rows between {start.date() if start is not None else 'the start'} "
-                        f"and {end.date() if end is not None else 'the end'}")
+        raise DataError(
+            f"{source_of(prices)}: no rows between {start.date() if start is not None else 'the start'} "
+            f"and {end.date() if end is not None else 'the end'}"
+        )
     rows = rows.copy()
     rows.attrs = dict(prices.attrs)
     return rows

@@ -28,7 +28,16 @@ import pandas as pd
 from marketcast.errors import DataError, ModelError
 from marketcast.models.base import Capabilities, Forecaster, IntervalForecast
 
-__all__ = ["ConformalForecaster", "CALIBRATION_WINDOWS", "Calibration", "coverage_note", "windows_needed", "calibrate", "conformal_interval", "conformal_quantile"]
+__all__ = [
+    "ConformalForecaster",
+    "CALIBRATION_WINDOWS",
+    "Calibration",
+    "coverage_note",
+    "windows_needed",
+    "calibrate",
+    "conformal_interval",
+    "conformal_quantile",
+]
 
 
 def conformal_quantile(abs_errors: np.ndarray, level: float) -> float:
@@ -55,9 +64,11 @@ def coverage_note(windows: int, levels) -> str | None:
     short = [level for level in levels or () if windows < windows_needed(level)]
     if not short:
         return None
-    return (f"{windows} calibration windows are too few for conformal "
-            f"{', '.join(f'{v:.0%}' for v in short)} intervals (each is the widest calibration error, so "
-            f"its coverage can fall short of the level); use --calibration-windows {windows_needed(max(short))} or more")
+    return (
+        f"{windows} calibration windows are too few for conformal "
+        f"{', '.join(f'{v:.0%}' for v in short)} intervals (each is the widest calibration error, so "
+        f"its coverage can fall short of the level); use --calibration-windows {windows_needed(max(short))} or more"
+    )
 
 
 @dataclass(frozen=True)
@@ -69,8 +80,9 @@ class Calibration:
     log_scale: bool
 
 
-def calibrate(model: Forecaster, y: pd.Series, *, windows: int = 20, horizon: int = 21, step: int | None = None,
-              progress=None) -> Calibration:
+def calibrate(
+    model: Forecaster, y: pd.Series, *, windows: int = 20, horizon: int = 21, step: int | None = None, progress=None
+) -> Calibration:
     """Backtest ``model`` on the end of ``y``: ``windows`` origins ``step`` rows apart (default ``horizon``).
 
     Each origin fits a fresh clone on every row before it and forecasts ``horizon`` steps; the
@@ -99,8 +111,9 @@ def calibrate(model: Forecaster, y: pd.Series, *, windows: int = 20, horizon: in
     return Calibration(errors, y.index[origins], log_scale)
 
 
-def conformal_interval(point: np.ndarray, errors: np.ndarray, log_scale: bool,
-                       levels: tuple[float, ...]) -> IntervalForecast:
+def conformal_interval(
+    point: np.ndarray, errors: np.ndarray, log_scale: bool, levels: tuple[float, ...]
+) -> IntervalForecast:
     """Intervals around ``point`` from calibration ``errors`` (see the module docstring)."""
     horizon = len(point)
     abs_err = np.abs(errors[:, :horizon])
@@ -130,7 +143,9 @@ class ConformalForecaster(Forecaster):
         Rows between calibration origins (default: ``max_horizon``, so test sets do not overlap).
     """
 
-    def __init__(self, model: Forecaster, calibration_windows: int = 20, max_horizon: int = 21, step: int | None = None):
+    def __init__(
+        self, model: Forecaster, calibration_windows: int = 20, max_horizon: int = 21, step: int | None = None
+    ):
         self.model = model
         self.calibration_windows = calibration_windows
         self.max_horizon = max_horizon
@@ -145,8 +160,10 @@ class ConformalForecaster(Forecaster):
         return replace(self.model.capabilities, native_intervals=True)
 
     def _what(self) -> str:
-        return (f"{self.model.name} with conformal intervals ({self.calibration_windows} calibration windows "
-                f"of {self.max_horizon} steps)")
+        return (
+            f"{self.model.name} with conformal intervals ({self.calibration_windows} calibration windows "
+            f"of {self.max_horizon} steps)"
+        )
 
     def min_history(self, horizon: int = 1) -> int:
         step = self.step or self.max_horizon
@@ -156,8 +173,14 @@ class ConformalForecaster(Forecaster):
         return (self.calibration_windows + 1) * max(1, self.model.progress_units())
 
     def _fit(self, y: pd.Series) -> None:
-        cal = calibrate(self.model, y, windows=int(self.calibration_windows), horizon=int(self.max_horizon),
-                        step=self.step, progress=self._progress)
+        cal = calibrate(
+            self.model,
+            y,
+            windows=int(self.calibration_windows),
+            horizon=int(self.max_horizon),
+            step=self.step,
+            progress=self._progress,
+        )
         self.log_scale_ = cal.log_scale
         self.calibration_errors_ = cal.errors
         self.calibration_origins_ = cal.origins
@@ -177,7 +200,9 @@ class ConformalForecaster(Forecaster):
 
     def _predict_interval(self, horizon: int, levels: tuple[float, ...]) -> IntervalForecast:
         if horizon > self.calibration_errors_.shape[1]:
-            raise ModelError(f"{self.name}: intervals were calibrated up to {self.calibration_errors_.shape[1]} steps, not {horizon}")
+            raise ModelError(
+                f"{self.name}: intervals were calibrated up to {self.calibration_errors_.shape[1]} steps, not {horizon}"
+            )
         return conformal_interval(self.model_.predict(horizon), self.calibration_errors_, self.log_scale_, levels)
 
     def _get_state(self):

@@ -124,7 +124,9 @@ def save_model(
             "last": getattr(model, "last_date_", None),
         }
         if data is not None:
-            training.update(checksum=data_checksum(data), source=data.attrs.get("source"), column=data.attrs.get("column"))
+            training.update(
+                checksum=data_checksum(data), source=data.attrs.get("source"), column=data.attrs.get("column")
+            )
         manifest = {
             "format": FORMAT,
             "marketcast_version": __version__,
@@ -218,7 +220,9 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise DataError(f"{path}: unknown model format {manifest.get('format') if isinstance(manifest, dict) else None!r}")
+        raise DataError(
+            f"{path}: unknown model format {manifest.get('format') if isinstance(manifest, dict) else None!r}"
+        )
     return _restore_floats(manifest)
 
 
@@ -263,9 +267,14 @@ def load_model(directory: str | Path) -> Forecaster:
 
 def _mismatch(root: Path, exc: Exception) -> DataError:
     lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-    detail = next((ln for ln in lines if "mismatch" in ln.lower() or "missing" in ln.lower()), lines[0] if lines else type(exc).__name__)
-    return DataError(f"{root}: the settings in {MANIFEST} do not fit the saved weights (edited, or from another "
-                     f"version): {detail[:200]}")
+    detail = next(
+        (ln for ln in lines if "mismatch" in ln.lower() or "missing" in ln.lower()),
+        lines[0] if lines else type(exc).__name__,
+    )
+    return DataError(
+        f"{root}: the settings in {MANIFEST} do not fit the saved weights (edited, or from another "
+        f"version): {detail[:200]}"
+    )
 
 
 def _params_of(model: Forecaster) -> dict[str, Any]:

@@ -200,8 +200,11 @@ def portfolio_risk(
     dates = pd.DatetimeIndex(dates)
     models = list(volatility)
     vol = {m: volatility[m].reindex(index=dates, columns=assets).to_numpy(dtype=np.float64) for m in models}
-    dofs = {m: dof[m].reindex(index=dates, columns=assets).to_numpy(dtype=np.float64)
-            for m in models if dof is not None and m in dof}
+    dofs = {
+        m: dof[m].reindex(index=dates, columns=assets).to_numpy(dtype=np.float64)
+        for m in models
+        if dof is not None and m in dof
+    }
     r_all = returns.to_numpy(dtype=np.float64)
     index = returns.index
     methods = [f"varcov:{m}" for m in models] + ["hs"] + [f"fhs:{m}" for m in models]
@@ -216,8 +219,9 @@ def portfolio_risk(
             rows["var"].append(v)
             rows["cvar"].append(e)
             rows["return"].append(realised)
-            rows["breach"].append(pd.NA if not (np.isfinite(realised) and np.isfinite(v))
-                                  else bool(-notional * realised > v))
+            rows["breach"].append(
+                pd.NA if not (np.isfinite(realised) and np.isfinite(v)) else bool(-notional * realised > v)
+            )
             rows["assets"].append(n_in)
 
     nan_risk = [(math.nan, math.nan)] * len(tails)
@@ -249,7 +253,7 @@ def portfolio_risk(
         base = usable & (window - (missing[pos] - missing[pos - window]) >= min_coverage * window)
         if not live:
             base &= np.isfinite(r_all[pos]) if index[pos] == day else False
-        z = ewma_standardized(r0[pos - window:pos], ewma_lambda)
+        z = ewma_standardized(r0[pos - window : pos], ewma_lambda)
         today = None if live else growth[pos]
 
         members = {}
@@ -267,9 +271,15 @@ def portfolio_risk(
             risk = [(sigma_p * v, sigma_p * e) for v, e in unit_risk(nu)]
             emit(f"varcov:{m}", day, sigma_p, risk, realised_of(today, member), int(member.sum()))
         if base.any():
-            scen = np.log1p(growth[pos - window:pos] @ weights_of(base))
-            emit("hs", day, float(np.std(scen, ddof=1)), [historical_var_es(scen, t, notional) for t in tails],
-                 realised_of(today, base), int(base.sum()))
+            scen = np.log1p(growth[pos - window : pos] @ weights_of(base))
+            emit(
+                "hs",
+                day,
+                float(np.std(scen, ddof=1)),
+                [historical_var_es(scen, t, notional) for t in tails],
+                realised_of(today, base),
+                int(base.sum()),
+            )
         else:
             emit("hs", day, math.nan, nan_risk, math.nan, 0)
         for m in models:
@@ -278,22 +288,30 @@ def portfolio_risk(
                 emit(f"fhs:{m}", day, math.nan, nan_risk, math.nan, 0)
                 continue
             scen = np.log1p(np.expm1(z * np.where(member, vol[m][j], 0.0)) @ weights_of(member))
-            emit(f"fhs:{m}", day, float(np.std(scen, ddof=1)), [historical_var_es(scen, t, notional) for t in tails],
-                 realised_of(today, member), int(member.sum()))
+            emit(
+                f"fhs:{m}",
+                day,
+                float(np.std(scen, ddof=1)),
+                [historical_var_es(scen, t, notional) for t in tails],
+                realised_of(today, member),
+                int(member.sum()),
+            )
 
     out = pd.DataFrame(rows, columns=PORTFOLIO_COLUMNS)
     out["date"] = pd.to_datetime(out["date"])
     out["breach"] = out["breach"].astype("boolean")
     out["assets"] = out["assets"].astype(np.int64)
     order = {name: k for k, name in enumerate(methods)}
-    out = out.sort_values(["method", "date", "tail"], key=lambda c: c.map(order) if c.name == "method" else c,
-                          kind="stable").reset_index(drop=True)
+    out = out.sort_values(
+        ["method", "date", "tail"], key=lambda c: c.map(order) if c.name == "method" else c, kind="stable"
+    ).reset_index(drop=True)
     out.attrs["notional"] = float(notional)
     return out
 
 
-def portfolio_backtests(frame: pd.DataFrame, *, notional: float | None = None, n_sims: int = 10_000,
-                        seed: int = 0) -> pd.DataFrame:
+def portfolio_backtests(
+    frame: pd.DataFrame, *, notional: float | None = None, n_sims: int = 10_000, seed: int = 0
+) -> pd.DataFrame:
     """Backtest each method and tail of a :func:`portfolio_risk` frame.
 
     Columns ``method, tail`` and :data:`marketcast.risk_backtests.BACKTEST_COLUMNS`. ``notional``
@@ -307,8 +325,14 @@ def portfolio_backtests(frame: pd.DataFrame, *, notional: float | None = None, n
     records = []
     for (method, tail), g in frame.groupby(["method", "tail"], sort=False):
         g = g.sort_values("date")
-        row = backtest_var_es(g["return"].to_numpy(dtype=np.float64), g["var"].to_numpy(dtype=np.float64),
-                              g["cvar"].to_numpy(dtype=np.float64), tail=float(tail), notional=notional,
-                              n_sims=n_sims, seed=seed)
+        row = backtest_var_es(
+            g["return"].to_numpy(dtype=np.float64),
+            g["var"].to_numpy(dtype=np.float64),
+            g["cvar"].to_numpy(dtype=np.float64),
+            tail=float(tail),
+            notional=notional,
+            n_sims=n_sims,
+            seed=seed,
+        )
         records.append({"method": method, "tail": float(tail), **row})
     return pd.DataFrame(records, columns=["method", "tail", *BACKTEST_COLUMNS])

@@ -25,8 +25,16 @@ from marketcast.risk_measures import standardized_t_quantile, var_backtest
 __all__ = ["BACKTEST_COLUMNS", "backtest_var_es", "acerbi_szekely_z2", "z2_pvalue", "simulated_z2", "implied_t_law"]
 
 BACKTEST_COLUMNS = [
-    "days", "breaches", "expected", "kupiec_lr", "kupiec_p", "christoffersen_ind_p",
-    "christoffersen_cc_p", "basel_zone", "es_z2", "es_p",
+    "days",
+    "breaches",
+    "expected",
+    "kupiec_lr",
+    "kupiec_p",
+    "christoffersen_ind_p",
+    "christoffersen_cc_p",
+    "basel_zone",
+    "es_z2",
+    "es_p",
 ]
 
 # Below this many degrees of freedom the unit-variance t is too close to its variance's pole to
@@ -92,8 +100,15 @@ def z2_pvalue(z2: float, scale, dof, var, es, tail: float, *, n_sims: int = 10_0
     scale = np.asarray(scale, dtype=np.float64)
     if scale.size == 0 or not np.isfinite(z2):
         return float("nan")
-    sims = simulated_z2(scale, np.asarray(dof, dtype=np.float64), np.asarray(var, dtype=np.float64),
-                         np.asarray(es, dtype=np.float64), tail, int(n_sims), int(seed))
+    sims = simulated_z2(
+        scale,
+        np.asarray(dof, dtype=np.float64),
+        np.asarray(var, dtype=np.float64),
+        np.asarray(es, dtype=np.float64),
+        tail,
+        int(n_sims),
+        int(seed),
+    )
     return float(np.mean(sims <= z2))
 
 
@@ -191,8 +206,11 @@ def backtest_var_es(
         scale, nu = implied_t_law(v[ok], e[ok], tail)
     else:
         scale = notional * np.broadcast_to(np.asarray(volatility, dtype=np.float64).ravel(), r.shape)[ok]
-        nu = np.full(scale.shape, np.inf) if dof is None else \
-            np.broadcast_to(np.asarray(dof, dtype=np.float64).ravel(), r.shape)[ok]
+        nu = (
+            np.full(scale.shape, np.inf)
+            if dof is None
+            else np.broadcast_to(np.asarray(dof, dtype=np.float64).ravel(), r.shape)[ok]
+        )
         if not (np.all(np.isfinite(scale) & (scale > 0)) and np.all(nu > 2.0)):
             raise ValueError("volatility must be positive and dof above 2 on every tested day")
     if np.all(np.isfinite(scale)):

@@ -47,8 +47,11 @@ def _t_pdf(x: np.ndarray, nu: np.ndarray) -> np.ndarray:
     """``scipy.stats.t.pdf(x, nu)`` for finite ``nu``: scipy's own log-density formula, without the generic handling."""
     if np.all(nu > 0) and np.all(np.isfinite(nu)):
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.exp(np.log(special.poch(0.5 * nu, 0.5)) - 0.5 * (np.log(nu) + np.log(np.pi))
-                          - (nu + 1) / 2 * np.log1p(x * x / nu))
+            return np.exp(
+                np.log(special.poch(0.5 * nu, 0.5))
+                - 0.5 * (np.log(nu) + np.log(np.pi))
+                - (nu + 1) / 2 * np.log1p(x * x / nu)
+            )
     return stats.t.pdf(x, nu)
 
 
@@ -59,15 +62,18 @@ def _norm_ppf(p: float) -> float:
 
 def _norm_pdf(x: float) -> float:
     """``scipy.stats.norm.pdf(x)``: scipy's own formula."""
-    return float(np.exp(-x**2 / 2.0) / np.sqrt(2 * np.pi))
+    return float(np.exp(-(x**2) / 2.0) / np.sqrt(2 * np.pi))
 
 
 def standardized_t_quantile(p: float, dof: np.ndarray | float) -> np.ndarray | float:
     r"""Quantile of the unit-variance t, :math:`\sqrt{(\nu-2)/\nu}\,F^{-1}(p, \nu)`; normal where ``dof`` is inf."""
     nu = np.asarray(dof, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        q = np.where(np.isinf(nu), _norm_ppf(p), _t_ppf(p, np.where(np.isinf(nu), 3.0, nu))
-                     * np.sqrt(np.where(np.isinf(nu), 1.0, (nu - 2.0) / nu)))
+        q = np.where(
+            np.isinf(nu),
+            _norm_ppf(p),
+            _t_ppf(p, np.where(np.isinf(nu), 3.0, nu)) * np.sqrt(np.where(np.isinf(nu), 1.0, (nu - 2.0) / nu)),
+        )
     return q if q.ndim else float(q)
 
 

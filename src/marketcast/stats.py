@@ -110,8 +110,9 @@ def _solve_dof(target: np.ndarray) -> np.ndarray:
         nu = 2.0 + np.exp(u)
         g = np.log(_rho_of_dof(nu)) - log_target
         # d/dnu log rho = 1/(2(nu-2)) - 1/(nu-1) - (psi(nu/2) - psi(nu/2 + 1/2))/2; times dnu/du.
-        dg = (0.5 / (nu - 2.0) - 1.0 / (nu - 1.0)
-              - 0.5 * (special.digamma(nu / 2.0) - special.digamma(nu / 2.0 + 0.5))) * (nu - 2.0)
+        dg = (
+            0.5 / (nu - 2.0) - 1.0 / (nu - 1.0) - 0.5 * (special.digamma(nu / 2.0) - special.digamma(nu / 2.0 + 0.5))
+        ) * (nu - 2.0)
         lo = np.where(g < 0, u, lo)
         hi = np.where(g > 0, u, hi)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -136,8 +137,12 @@ def cdf_at_mean(x: np.ndarray, axis: int = -1) -> np.ndarray | float:
 
 
 def sample_volatility(
-    x: np.ndarray, rho: np.ndarray | float | None = None, axis: int = -1, *,
-    mean: np.ndarray | float | None = None, cdf_mean: np.ndarray | float | None = None,
+    x: np.ndarray,
+    rho: np.ndarray | float | None = None,
+    axis: int = -1,
+    *,
+    mean: np.ndarray | float | None = None,
+    cdf_mean: np.ndarray | float | None = None,
 ) -> np.ndarray:
     r"""Sample volatilities :math:`Z_t` of a return (or forecast error) series.
 
@@ -200,8 +205,16 @@ def window_stats(windows: np.ndarray) -> WindowStats:
         m, k = w.shape
         mean, rho, f, z = np.empty(m), np.empty(m), np.empty(m), np.empty((m, k))
         # Rows need not be contiguous with each other: a rolling view's windows overlap in memory.
-        kernel.stats(m, k, w.strides[0] // 8 if m > 1 else k, w.ctypes.data, mean.ctypes.data, rho.ctypes.data,
-                     f.ctypes.data, z.ctypes.data)
+        kernel.stats(
+            m,
+            k,
+            w.strides[0] // 8 if m > 1 else k,
+            w.ctypes.data,
+            mean.ctypes.data,
+            rho.ctypes.data,
+            f.ctypes.data,
+            z.ctypes.data,
+        )
         return WindowStats(mean, rho, f, np.atleast_1d(t_dof_from_sign_correlation(rho)), z)
     mean = w.mean(axis=-1)
     rho = np.atleast_1d(sign_correlation(w))

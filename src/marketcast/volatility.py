@@ -24,14 +24,26 @@ from marketcast.stats import log_returns, window_stats
 __all__ = ["rolling_volatility", "forecast_dates", "VOLATILITY_COLUMNS"]
 
 VOLATILITY_COLUMNS = [
-    "date", "model", "volatility", "var", "cvar", "mad", "rho", "dof", "distribution",
-    "abs_return", "return", "tail", "notional", "window_start", "window_end", "seconds",
+    "date",
+    "model",
+    "volatility",
+    "var",
+    "cvar",
+    "mad",
+    "rho",
+    "dof",
+    "distribution",
+    "abs_return",
+    "return",
+    "tail",
+    "notional",
+    "window_start",
+    "window_end",
+    "seconds",
 ]
 
 
-def forecast_dates(
-    returns: pd.Series, window: int, start=None, end=None
-) -> tuple[np.ndarray, pd.DatetimeIndex]:
+def forecast_dates(returns: pd.Series, window: int, start=None, end=None) -> tuple[np.ndarray, pd.DatetimeIndex]:
     """Positions (in ``returns``) and dates of the days to forecast.
 
     Without ``start`` and ``end`` this is the next business day after the data (a live
@@ -41,8 +53,10 @@ def forecast_dates(
     """
     idx = returns.index
     if len(idx) < 2:  # one price or two: no window of returns at all
-        raise DataError(f"{source_of(returns)}: {len(idx) + 1} row(s), but a volatility forecast from a window of "
-                        f"{window} returns needs at least {window + 1} rows")
+        raise DataError(
+            f"{source_of(returns)}: {len(idx) + 1} row(s), but a volatility forecast from a window of "
+            f"{window} returns needs at least {window + 1} rows"
+        )
     live = idx[-1] + pd.offsets.BDay(1)
     lo = pd.Timestamp(start) if start is not None else None
     hi = pd.Timestamp(end) if end is not None else None
@@ -65,8 +79,9 @@ def forecast_dates(
     if pos.size == 0:
         # Without --from the days start at the first with a full window (see above).
         first_day = f"{idx[window].date()} (the first with a full window)" if len(idx) > window else "the start"
-        raise DataError(f"{source_of(returns)}: no trading days between {_d(lo, first_day)} and "
-                        f"{_d(hi, 'the end of the data')}")
+        raise DataError(
+            f"{source_of(returns)}: no trading days between {_d(lo, first_day)} and {_d(hi, 'the end of the data')}"
+        )
     first = int(pos[0])
     if first < window:
         have = first
@@ -120,8 +135,9 @@ def _forecast_windows(model: VolatilityModel, windows: np.ndarray, stats, dates:
     from joblib import Parallel, delayed
 
     parts = np.array_split(np.arange(len(windows)), n_jobs)
-    out = Parallel(n_jobs=n_jobs)(delayed(model.forecast_windows)(windows[rows], stats.take(rows), dates[rows])
-                                  for rows in parts)
+    out = Parallel(n_jobs=n_jobs)(
+        delayed(model.forecast_windows)(windows[rows], stats.take(rows), dates[rows]) for rows in parts
+    )
     extra = {key: np.concatenate([np.asarray(o.extra[key]) for o in out]) for key in out[0].extra}
     dof = None if out[0].dof is None else np.concatenate([o.dof for o in out])
     return VolatilityForecast(np.concatenate([o.volatility for o in out]), extra, dof)
@@ -202,8 +218,10 @@ def rolling_volatility(
         # Constant prices: every return equals the mean, so there is no sign correlation, no t and
         # no volatility to forecast. Better one clear line than a table of blanks.
         i = int(np.flatnonzero(flat)[0])
-        raise DataError(f"{source_of(prices)}: the {window} returns before {dates[i].date()} are all equal "
-                        "(constant prices): there is no volatility to forecast")
+        raise DataError(
+            f"{source_of(prices)}: the {window} returns before {dates[i].date()} are all equal "
+            "(constant prices): there is no volatility to forecast"
+        )
     window_starts = pd.DatetimeIndex(window_dates[:, 0])
     window_ends = pd.DatetimeIndex(window_dates[:, -1])
     realised = np.full(pos.size, np.nan)

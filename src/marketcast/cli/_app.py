@@ -34,10 +34,20 @@ GLOBAL_FLAGS = ("-q", "--quiet", "-v", "--verbose", "--daily-closes")
 @app.callback()
 def root(
     ctx: typer.Context,
-    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, notes or warnings, for scripts (also after the command)."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens (to stderr; also after the command)."),
-    daily_closes: bool = typer.Option(False, "--daily-closes", help="Intraday data (minute bars): take each day's last row as its close (also after the command)."),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress, notes or warnings, for scripts (also after the command)."
+    ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Log what happens (to stderr; also after the command)."
+    ),
+    daily_closes: bool = typer.Option(
+        False,
+        "--daily-closes",
+        help="Intraday data (minute bars): take each day's last row as its close (also after the command).",
+    ),
 ) -> None:
     """marketcast: fast, honest forecasts of financial time series."""
     level = logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING

@@ -9,10 +9,16 @@ from pathlib import Path
 
 import typer
 
-OutOption = typer.Option(None, "--out", "-o", help="Write the result to a .csv, .parquet or .json file instead of printing it.")
+OutOption = typer.Option(
+    None, "--out", "-o", help="Write the result to a .csv, .parquet or .json file instead of printing it."
+)
 ColumnOption = typer.Option(None, "--column", "-c", help="Price column to use (default: the close).")
-AdjustOption = typer.Option(False, "--adjust-splits", help="Divide prices before each split or bonus issue by its ratio.")
-ParamOption = typer.Option(None, "--param", "-p", help="Model hyper-parameter KEY=VALUE (repeatable), e.g. -p epochs=20.")
+AdjustOption = typer.Option(
+    False, "--adjust-splits", help="Divide prices before each split or bonus issue by its ratio."
+)
+ParamOption = typer.Option(
+    None, "--param", "-p", help="Model hyper-parameter KEY=VALUE (repeatable), e.g. -p epochs=20."
+)
 SeedOption = typer.Option(None, "--seed", help="Random seed of stochastic models (same seed, same numbers).")
 
 
@@ -64,8 +70,15 @@ def check_out(out: Path | None) -> Path | None:
     return check_output_path(out)
 
 
-def write_or_print(frame, out: Path | None, *, title: str, caption: str | None = None, quiet: bool = False,
-                   columns: list[str] | None = None) -> None:
+def write_or_print(
+    frame,
+    out: Path | None,
+    *,
+    title: str,
+    caption: str | None = None,
+    quiet: bool = False,
+    columns: list[str] | None = None,
+) -> None:
     if out is not None:
         from marketcast.io import write_table
 
@@ -73,7 +86,9 @@ def write_or_print(frame, out: Path | None, *, title: str, caption: str | None =
         if not quiet:
             typer.echo(f"wrote {len(frame)} rows to {out}", err=True)
         return
-    print_frame(frame if columns is None else frame[[c for c in columns if c in frame.columns]], title=title, caption=caption)
+    print_frame(
+        frame if columns is None else frame[[c for c in columns if c in frame.columns]], title=title, caption=caption
+    )
 
 
 def _fmt(value) -> str:
@@ -121,8 +136,14 @@ def progress(description: str, total: int, quiet: bool) -> Iterator[Callable[[in
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
 

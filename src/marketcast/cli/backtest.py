@@ -30,7 +30,9 @@ def backtest(
     models: str = typer.Option("sma,naive", "--models", "-m", help="Comma-separated price models."),
     window: int = typer.Option(504, "--window", "-w", help="Rows per slice (training rows + horizon)."),
     horizon: int = typer.Option(21, "--horizon", "-H", help="Days forecast (and held out) at the end of each slice."),
-    start: datetime | None = typer.Option(None, "--start", formats=["%Y-%m-%d"], help="First date of slice 1 (default: the first row)."),
+    start: datetime | None = typer.Option(
+        None, "--start", formats=["%Y-%m-%d"], help="First date of slice 1 (default: the first row)."
+    ),
     step: int | None = typer.Option(None, "--step", help="Rows between slice starts (default: the horizon)."),
     slices: int | None = typer.Option(None, "--slices", help="Number of slices (default: as many as fit)."),
     seed: int | None = SeedOption,
@@ -48,15 +50,31 @@ def backtest(
     out = check_out(out)
     quiet = is_quiet(ctx)
     with notes(quiet):
-        scores = api.backtest(data, models=models, window=window, horizon=horizon, start=start, step=step,
-                              slices=slices, params=parse_params(param, seed, None), column=column,
-                              adjust_splits=adjust_splits, progress=bars(quiet))
+        scores = api.backtest(
+            data,
+            models=models,
+            window=window,
+            horizon=horizon,
+            start=start,
+            step=step,
+            slices=slices,
+            params=parse_params(param, seed, None),
+            column=column,
+            adjust_splits=adjust_splits,
+            progress=bars(quiet),
+        )
     if out is not None:
         write_or_print(scores, out, title="", quiet=quiet)
         return
     stats = api.backtest_summary(scores).rename(columns={"stat": "slice"})[["slice", "model", "horizon", "rmse", "mae"]]
     table = pd.concat([scores[SCORE_COLUMNS].astype({"slice": str}), stats], ignore_index=True)
-    caption = ("Chronological, leakage-free evaluation: each model is fitted only on the rows before "
-               "its slice's horizon.")
-    write_or_print(table, None, title=f"Backtest: {scores.attrs.get('source')} ({scores['slice'].nunique()} slices "
-                   f"of {window} rows, horizon {horizon})", caption=caption)
+    caption = (
+        "Chronological, leakage-free evaluation: each model is fitted only on the rows before its slice's horizon."
+    )
+    write_or_print(
+        table,
+        None,
+        title=f"Backtest: {scores.attrs.get('source')} ({scores['slice'].nunique()} slices "
+        f"of {window} rows, horizon {horizon})",
+        caption=caption,
+    )

@@ -9,8 +9,9 @@ import typer
 
 from marketcast.cli._common import ColumnOption, OutOption, check_out, print_frame
 
-app = typer.Typer(help="Check price files, fetch series from online sources, list the local store.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Check price files, fetch series from online sources, list the local store.", no_args_is_help=True
+)
 
 
 @app.command("check")
@@ -47,18 +48,38 @@ def _print_report(report) -> None:
     summary.add_row("dates", f"{report.first.date()} .. {report.last.date()}")
     summary.add_row("columns", ", ".join(report.columns))
     summary.add_row("duplicate rows dropped", str(report.duplicates_dropped))
-    summary.add_row("gaps over 5 days", str(len(report.gaps)) + "".join(
-        f"\n  {a} -> {b} ({n} days)" for a, b, n in report.gaps[:5]) + ("\n  ..." if len(report.gaps) > 5 else ""))
-    summary.add_row("missing values", ", ".join(
-        f"{c}: {n}" + (f" (first {report.missing_rows[c][0][0]}, line {report.missing_rows[c][0][1]})"
-                       if c in report.missing_rows else "")
-        for c, n in report.missing.items()) or "none")
+    summary.add_row(
+        "gaps over 5 days",
+        str(len(report.gaps))
+        + "".join(f"\n  {a} -> {b} ({n} days)" for a, b, n in report.gaps[:5])
+        + ("\n  ..." if len(report.gaps) > 5 else ""),
+    )
+    summary.add_row(
+        "missing values",
+        ", ".join(
+            f"{c}: {n}"
+            + (
+                f" (first {report.missing_rows[c][0][0]}, line {report.missing_rows[c][0][1]})"
+                if c in report.missing_rows
+                else ""
+            )
+            for c, n in report.missing.items()
+        )
+        or "none",
+    )
     if report.empty_columns:
         summary.add_row("empty columns", ", ".join(report.empty_columns))
     nonpos = "; ".join(f"{c}: {len(h)} (first {h[0][0]}, line {h[0][1]})" for c, h in report.non_positive.items())
     summary.add_row("non-positive prices", nonpos or "none")
-    summary.add_row("inconsistent bars", str(len(report.inconsistent_bars)) + (
-        f" (first {report.inconsistent_bars[0][0]}, line {report.inconsistent_bars[0][1]})" if report.inconsistent_bars else ""))
+    summary.add_row(
+        "inconsistent bars",
+        str(len(report.inconsistent_bars))
+        + (
+            f" (first {report.inconsistent_bars[0][0]}, line {report.inconsistent_bars[0][1]})"
+            if report.inconsistent_bars
+            else ""
+        ),
+    )
     events = [f"{s.date.date()}  {s.label}" for s in report.reported + report.splits]
     summary.add_row("splits / bonus issues", "\n".join(events) or "none suspected")
     console.print(summary)
@@ -71,7 +92,8 @@ def _print_report(report) -> None:
 
 
 StoreOption = typer.Option(
-    None, "--store",
+    None,
+    "--store",
     help="Store file (default: $MARKETCAST_STORE, else marketcast.duckdb in the user data folder).",
 )
 
@@ -83,7 +105,8 @@ def fetch(
     ),
     source: str = typer.Option(..., "--source", "-s", help="Online source: alphavantage, yahoo or cboe."),
     adjusted: bool = typer.Option(
-        False, "--adjusted",
+        False,
+        "--adjusted",
         help="alphavantage only: TIME_SERIES_DAILY_ADJUSTED (premium key), stored apart from the unadjusted series.",
     ),
     full: bool = typer.Option(False, "--full", help="Re-fetch the whole history instead of only the new days."),

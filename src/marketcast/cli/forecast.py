@@ -23,10 +23,19 @@ from marketcast.cli._common import (
 )
 
 EpochsOption = typer.Option(None, "--epochs", help="Training epochs of neural models.")
-TrainFrom = typer.Option(None, "--train-from", formats=["%Y-%m-%d"], help="First row the model fits on (default: the first).")
-TrainTo = typer.Option(None, "--train-to", formats=["%Y-%m-%d"], help="Last row the model fits on; the forecast origin (default: the last).")
+TrainFrom = typer.Option(
+    None, "--train-from", formats=["%Y-%m-%d"], help="First row the model fits on (default: the first)."
+)
+TrainTo = typer.Option(
+    None,
+    "--train-to",
+    formats=["%Y-%m-%d"],
+    help="Last row the model fits on; the forecast origin (default: the last).",
+)
 LevelsOption = typer.Option(None, "--levels", help="Central interval levels, e.g. 0.9,0.95,0.99.")
-CalibrationOption = typer.Option(20, "--calibration-windows", help="Backtest windows that calibrate conformal intervals.")
+CalibrationOption = typer.Option(
+    20, "--calibration-windows", help="Backtest windows that calibrate conformal intervals."
+)
 
 
 def parse_levels(text: str | None) -> tuple[float, ...] | None:
@@ -45,7 +54,9 @@ def parse_levels(text: str | None) -> tuple[float, ...] | None:
 @app.command("forecast")
 def forecast(
     ctx: typer.Context,
-    data: str | None = typer.Argument(None, help="Price file or SOURCE:SYMBOL (optional with --load: then the model's own data)."),
+    data: str | None = typer.Argument(
+        None, help="Price file or SOURCE:SYMBOL (optional with --load: then the model's own data)."
+    ),
     model: str | None = typer.Option(None, "--model", "-m", help="Model name (see `marketcast models`)."),
     horizon: int = typer.Option(5, "--horizon", "-H", help="Business days to forecast after the origin."),
     levels: str | None = LevelsOption,
@@ -67,10 +78,20 @@ def forecast(
     lv = parse_levels(levels)
     quiet = is_quiet(ctx)
     with notes(quiet):
-        frame = api.forecast(data, model=model, horizon=horizon, levels=lv, train_from=train_from,
-                             train_to=train_to, params=parse_params(param, seed, epochs) or None, load=load,
-                             calibration_windows=calibration_windows, column=column, adjust_splits=adjust_splits,
-                             progress=bars(quiet))
+        frame = api.forecast(
+            data,
+            model=model,
+            horizon=horizon,
+            levels=lv,
+            train_from=train_from,
+            train_to=train_to,
+            params=parse_params(param, seed, epochs) or None,
+            load=load,
+            calibration_windows=calibration_windows,
+            column=column,
+            adjust_splits=adjust_splits,
+            progress=bars(quiet),
+        )
     title = f"{frame.attrs['model']} forecast from {frame.attrs['origin']} ({horizon} business days)"
     caption = "Point forecasts and central intervals; the model saw no row after the origin."
     write_or_print(frame, out, title=title, caption=caption, quiet=quiet)
@@ -101,12 +122,26 @@ def train(
 
     quiet = is_quiet(ctx)
     with notes(quiet):
-        fitted = api.train(data, model=model, save=save, load=load, fine_tune=fine_tune, levels=parse_levels(levels),
-                           horizon=horizon, train_from=train_from, train_to=train_to,
-                           params=parse_params(param, seed, epochs) or None, calibration_windows=calibration_windows,
-                           column=column, adjust_splits=adjust_splits, progress=bars(quiet))
+        fitted = api.train(
+            data,
+            model=model,
+            save=save,
+            load=load,
+            fine_tune=fine_tune,
+            levels=parse_levels(levels),
+            horizon=horizon,
+            train_from=train_from,
+            train_to=train_to,
+            params=parse_params(param, seed, epochs) or None,
+            calibration_windows=calibration_windows,
+            column=column,
+            adjust_splits=adjust_splits,
+            progress=bars(quiet),
+        )
     if not quiet:
         metrics = training_metrics(fitted)
         loss = ", ".join(f"{k} {v:.5g}" for k, v in metrics.items())
-        typer.echo(f"trained {fitted.name} on {fitted.n_obs_} rows {fitted.first_date_.date()}..{fitted.last_date_.date()}"
-                   f"{'; ' + loss if loss else ''}; saved to {save}")
+        typer.echo(
+            f"trained {fitted.name} on {fitted.n_obs_} rows {fitted.first_date_.date()}..{fitted.last_date_.date()}"
+            f"{'; ' + loss if loss else ''}; saved to {save}"
+        )

@@ -15,8 +15,11 @@ def models(ctx: typer.Context) -> None:
     from marketcast import api
     from marketcast.cli._common import print_frame
 
-    print_frame(api.models()[["name", "target", "summary"]], title="marketcast models",
-                caption="price models: backtest, forecast, train; volatility models: volatility.")
+    print_frame(
+        api.models()[["name", "target", "summary"]],
+        title="marketcast models",
+        caption="price models: backtest, forecast, train; volatility models: volatility.",
+    )
 
 
 @app.command("describe")

@@ -13,8 +13,11 @@ from marketcast.cli._common import is_quiet
 @app.command("report")
 def report(
     ctx: typer.Context,
-    results: list[Path] = typer.Argument(..., help="Result files (.csv/.parquet/.json from backtest, volatility, "
-                                                   "forecast) or saved-model directories (training history)."),
+    results: list[Path] = typer.Argument(
+        ...,
+        help="Result files (.csv/.parquet/.json from backtest, volatility, "
+        "forecast) or saved-model directories (training history).",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="The report to write (.html, self-contained, opens offline)."),
     png_dir: Path | None = typer.Option(None, "--png-dir", help="Also write every chart as a PNG into this folder."),
     title: str | None = typer.Option(None, "--title", help="Report title (default: the result files' names)."),

@@ -20,8 +20,13 @@ def _stage_progress(quiet: bool):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=Console(stderr=True))
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    )
     tasks: dict[str, TaskID] = {}
 
     def update(stage: str, done: int, total: int) -> None:
@@ -37,7 +42,9 @@ def vix_paper(
     ctx: typer.Context,
     data: Path | None = typer.Option(None, "--data", help="CBOE VIX_History.csv (default: download it from CBOE)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the tables, summary.md, report.html and figures."),
-    seeds: str | None = typer.Option(None, "--seeds", help="Seeds of the stochastic models, comma-separated (default 0,1,2)."),
+    seeds: str | None = typer.Option(
+        None, "--seeds", help="Seeds of the stochastic models, comma-separated (default 0,1,2)."
+    ),
     quick: bool = typer.Option(False, "--quick", help="One seed, 10 LSTM epochs, a 6-month VaR backtest: a smoke run."),
 ) -> None:
     """Tables II-VII and Figures 3-4 of the VIX paper, the paper's numbers beside ours."""
@@ -63,8 +70,11 @@ def vix_paper(
     _write_report(result, folder)
     if not is_quiet(ctx):
         typer.echo(summary)
-        typer.echo(f"wrote {len(result.tables)} tables, summary.md and report.html to {folder} "
-                   f"in {result.seconds['total']:.0f} s", err=True)
+        typer.echo(
+            f"wrote {len(result.tables)} tables, summary.md and report.html to {folder} "
+            f"in {result.seconds['total']:.0f} s",
+            err=True,
+        )
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -103,7 +113,9 @@ def _write_report(result, folder: Path) -> None:
 @app.command("stock-paper")
 def stock_paper(
     ctx: typer.Context,
-    data_dir: Path = typer.Option(..., "--data-dir", help="Folder with NIFTY_SBIN.csv, aaoi.us.txt, IBM_... and RELIANCE.BSE_... files."),
+    data_dir: Path = typer.Option(
+        ..., "--data-dir", help="Folder with NIFTY_SBIN.csv, aaoi.us.txt, IBM_... and RELIANCE.BSE_... files."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the tables, summary.md, report.html and figures."),
     epochs: int | None = typer.Option(None, "--epochs", help="Training epochs of the networks (the paper: 40)."),
     datasets: str | None = typer.Option(None, "--datasets", help="Comma-separated subset of SBIN,AAOI,IBM,RELIANCE."),

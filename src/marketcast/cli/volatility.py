@@ -28,13 +28,24 @@ def volatility(
     ctx: typer.Context,
     data: str = typer.Argument(..., help="Price file, or SOURCE:SYMBOL fetched into the store."),
     window: int = typer.Option(504, "--window", "-w", help="Log returns per forecast window."),
-    start: datetime | None = typer.Option(None, "--from", formats=["%Y-%m-%d"], help="First day to forecast (default: the next business day only; with --to, the first day with a full window)."),
+    start: datetime | None = typer.Option(
+        None,
+        "--from",
+        formats=["%Y-%m-%d"],
+        help="First day to forecast (default: the next business day only; with --to, the first day with a full window).",
+    ),
     end: datetime | None = typer.Option(None, "--to", formats=["%Y-%m-%d"], help="Last day to forecast."),
     models: str = typer.Option("dd-ewma", "--models", "-m", help="Comma-separated volatility models."),
     tail: float = typer.Option(0.05, "--tail", help="Tail probability p of VaR and CVaR."),
     notional: float = typer.Option(1000.0, "--notional", help="Position size for VaR and CVaR."),
-    refit_every: int = typer.Option(1, "--refit-every", help="Refit GARCH-type models every K days, filtering with fixed parameters in between (1: daily)."),
-    jobs: int | None = typer.Option(None, "--jobs", "-j", help="Processes for NNAR/Prophet over many windows (default: all cores)."),
+    refit_every: int = typer.Option(
+        1,
+        "--refit-every",
+        help="Refit GARCH-type models every K days, filtering with fixed parameters in between (1: daily).",
+    ),
+    jobs: int | None = typer.Option(
+        None, "--jobs", "-j", help="Processes for NNAR/Prophet over many windows (default: all cores)."
+    ),
     seed: int | None = SeedOption,
     param: list[str] | None = ParamOption,
     column: str | None = ColumnOption,
@@ -48,12 +59,26 @@ def volatility(
     out = check_out(out)
     quiet = is_quiet(ctx)
     with notes(quiet):
-        frame = api.volatility(data, models=models, window=window, start=start, end=end, tail=tail, notional=notional,
-                               jobs=jobs, params=parse_params(param, seed, None), column=column,
-                               adjust_splits=adjust_splits, progress=bars(quiet),
-                               refit_every=refit_every)
-    title = (f"One-day-ahead volatility and risk: {frame.attrs.get('source')} "
-             f"(window {window}, tail {tail:g}, notional {notional:g})")
+        frame = api.volatility(
+            data,
+            models=models,
+            window=window,
+            start=start,
+            end=end,
+            tail=tail,
+            notional=notional,
+            jobs=jobs,
+            params=parse_params(param, seed, None),
+            column=column,
+            adjust_splits=adjust_splits,
+            progress=bars(quiet),
+            refit_every=refit_every,
+        )
+    title = (
+        f"One-day-ahead volatility and risk: {frame.attrs.get('source')} "
+        f"(window {window}, tail {tail:g}, notional {notional:g})"
+    )
     caption = "Each forecast uses only the returns up to the day before it (no look-ahead)."
-    write_or_print(frame, out, title=title, caption=caption, quiet=quiet,
-                   columns=VOLATILITY_COLUMNS[:8] + ["abs_return", "alpha"])
+    write_or_print(
+        frame, out, title=title, caption=caption, quiet=quiet, columns=VOLATILITY_COLUMNS[:8] + ["abs_return", "alpha"]
+    )

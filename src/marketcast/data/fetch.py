@@ -134,12 +134,14 @@ def update(
     if own:
         client = _http.make_client()
     try:
+
         def get(mode: str, last: dt.date | None = None) -> pd.DataFrame:
             from marketcast.data import sources
 
             if base == "alphavantage":
-                return sources.fetch_alphavantage(sym, adjusted=adjusted, outputsize=mode, api_key=api_key,
-                                                  client=client, sleep=sleep)
+                return sources.fetch_alphavantage(
+                    sym, adjusted=adjusted, outputsize=mode, api_key=api_key, client=client, sleep=sleep
+                )
             if base == "yahoo":
                 start = None if mode == "full" or last is None else last - dt.timedelta(days=YAHOO_OVERLAP_DAYS)
                 return sources.fetch_yahoo(sym, start=start, client=client, sleep=sleep)
@@ -158,8 +160,15 @@ def update(
             mode = "incremental"
         frame = get(mode, last)
         answer_is_full = base == "cboe" or mode == "full"
-        reason = _stale_history(store, key, sym, frame, last, adjusted=key != "alphavantage" and base != "cboe",
-                                answer_is_full=answer_is_full)
+        reason = _stale_history(
+            store,
+            key,
+            sym,
+            frame,
+            last,
+            adjusted=key != "alphavantage" and base != "cboe",
+            answer_is_full=answer_is_full,
+        )
         if reason:
             if not answer_is_full:
                 frame = get("full")
@@ -172,18 +181,21 @@ def update(
     return FetchResult(key, sym, added, first, last_now, False, rows=rows, store_path=str(store.path))
 
 
-def _replace(store: PriceStore, key: str, sym: str, frame: pd.DataFrame, before: tuple | None,
-             *, reason: str) -> FetchResult:
+def _replace(
+    store: PriceStore, key: str, sym: str, frame: pd.DataFrame, before: tuple | None, *, reason: str
+) -> FetchResult:
     store.write(key, sym, frame, replace=True)
     previous_last = before[2] if before else None
     added = len(frame) if previous_last is None else int((frame.index > pd.Timestamp(previous_last)).sum())
     rows, first, last = store.info(key, sym) or (0, None, None)
-    return FetchResult(key, sym, added, first, last, before is not None, rows=rows, reason=reason,
-                       store_path=str(store.path))
+    return FetchResult(
+        key, sym, added, first, last, before is not None, rows=rows, reason=reason, store_path=str(store.path)
+    )
 
 
-def _stale_history(store: PriceStore, key: str, sym: str, frame: pd.DataFrame, last: dt.date,
-                   *, adjusted: bool, answer_is_full: bool) -> str:
+def _stale_history(
+    store: PriceStore, key: str, sym: str, frame: pd.DataFrame, last: dt.date, *, adjusted: bool, answer_is_full: bool
+) -> str:
     """Why the stored series must be replaced, or '' when appending the new rows is right."""
     if frame.empty:
         return ""
@@ -213,7 +225,14 @@ def _stale_history(store: PriceStore, key: str, sym: str, frame: pd.DataFrame, l
         changed = np.flatnonzero(np.abs(a - b) / scale > REVISION_TOLERANCE)
         if len(changed):
             day = common[changed[0]].date()
-            log.warning("%s:%s: the source revised %d stored close(s) (first %s: %g -> %g); "
-                        "re-fetching the full history", key, sym, len(changed), day, a[changed[0]], b[changed[0]])
+            log.warning(
+                "%s:%s: the source revised %d stored close(s) (first %s: %g -> %g); re-fetching the full history",
+                key,
+                sym,
+                len(changed),
+                day,
+                a[changed[0]],
+                b[changed[0]],
+            )
             return f"the source revised {len(changed)} stored close(s), first on {day}"
     return ""

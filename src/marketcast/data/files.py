@@ -31,8 +31,16 @@ from marketcast._context import INTRADAY as _INTRADAY
 from marketcast._context import INTRADAY_MODES
 from marketcast.errors import DataError
 
-__all__ = ["PriceData", "read_prices", "canonical_name", "KNOWN_COLUMNS", "STDIN", "INTRADAY_MODES", "intraday_mode",
-           "set_intraday_mode"]
+__all__ = [
+    "PriceData",
+    "read_prices",
+    "canonical_name",
+    "KNOWN_COLUMNS",
+    "STDIN",
+    "INTRADAY_MODES",
+    "intraday_mode",
+    "set_intraday_mode",
+]
 
 # Canonical column name -> normalised spellings seen in the wild.
 _ALIASES: dict[str, tuple[str, ...]] = {
@@ -103,10 +111,7 @@ class PriceData:
                 return "close"
             if "adj_close" in self.frame.columns:
                 return "adj_close"
-            raise DataError(
-                f"{self.name}: no close column (columns: {self._column_list()}); "
-                "choose one with --column"
-            )
+            raise DataError(f"{self.name}: no close column (columns: {self._column_list()}); choose one with --column")
         wanted = canonical_name(column)
         if wanted in self.frame.columns and wanted not in _NON_NUMERIC:
             return wanted
@@ -194,8 +199,9 @@ def read_prices(path: str | Path, *, intraday: str | None = None) -> PriceData:
 
         raw, note = daily_closes(p, text_head, name=name)
         frame_lines = np.arange(2, len(raw) + 2, dtype=np.int64)
-        return _normalise(raw, name=name, path=str(path), lines=frame_lines, fmt=None, unit="row",
-                          notes=(note,), intraday=intraday)
+        return _normalise(
+            raw, name=name, path=str(path), lines=frame_lines, fmt=None, unit="row", notes=(note,), intraday=intraday
+        )
     try:
         raw, lines = _read_text(p, text_head, name)
     except _NotUTF8:
@@ -249,7 +255,9 @@ def _text_encoding(head: bytes, name: str, *, complete: bool) -> str:
         return "utf-8"
     if b"\x00" in head:
         pairs = head[: len(head) // 2 * 2]
-        if len(pairs) >= 4 and (pairs[1::2].count(0) > 0.9 * len(pairs) / 2 or pairs[0::2].count(0) > 0.9 * len(pairs) / 2):
+        if len(pairs) >= 4 and (
+            pairs[1::2].count(0) > 0.9 * len(pairs) / 2 or pairs[0::2].count(0) > 0.9 * len(pairs) / 2
+        ):
             raise DataError(f"{name}: UTF-16 text without a byte-order mark is not supported; save it as UTF-8")
         raise DataError(f"{name}: not a text file (binary content)")
     try:
@@ -297,8 +305,10 @@ def _looks_intraday(text: str) -> tuple[str, str] | None:
 
 def _intraday_message(name: str, pair: tuple[str, str] | None, where: str = "") -> str:
     example = f", e.g. {pair[0]} and {pair[1]}" if pair else ""
-    return (f"{name}: {where}intraday data (several rows per day{example}): marketcast forecasts daily series; "
-            "use --daily-closes to take each day's last row as its close")
+    return (
+        f"{name}: {where}intraday data (several rows per day{example}): marketcast forecasts daily series; "
+        "use --daily-closes to take each day's last row as its close"
+    )
 
 
 def _read_parquet(p: Path) -> pd.DataFrame:
@@ -368,8 +378,15 @@ def _first_sentence(exc: Exception) -> str:
 
 
 def _normalise(
-    raw: pd.DataFrame, *, name: str, path: str, lines: np.ndarray | None, fmt: str | None,
-    unit: str = "line", notes: tuple[str, ...] = (), intraday: str = "refuse",
+    raw: pd.DataFrame,
+    *,
+    name: str,
+    path: str,
+    lines: np.ndarray | None,
+    fmt: str | None,
+    unit: str = "line",
+    notes: tuple[str, ...] = (),
+    intraday: str = "refuse",
 ) -> PriceData:
     if raw.shape[0] == 0:
         raise DataError(f"{name}: no data rows (only a header)")
@@ -406,15 +423,25 @@ def _normalise(
         raw, lines, dates = raw.iloc[keep], lines[keep], pd.DatetimeIndex(dates)[keep]
         drop = [c for c in raw.columns if c in ("open", "high", "low", "volume")]
         raw = raw.drop(columns=drop)
-        notes = (*notes, f"{name}: intraday rows taken to daily closes (each day's last row, {n_days} days)"
-                 + (f"; dropped {', '.join(original[c] for c in drop)}" if drop else ""))
+        notes = (
+            *notes,
+            f"{name}: intraday rows taken to daily closes (each day's last row, {n_days} days)"
+            + (f"; dropped {', '.join(original[c] for c in drop)}" if drop else ""),
+        )
     values = raw.drop(columns=[date_col])
     numeric = {}
     for col in values.columns:
         if col in _NON_NUMERIC:
             continue
-        parsed = _to_numbers(values[col], name=name, column=original[col], lines=lines, unit=unit,
-                             strict=col in PRICE_COLUMNS, decimal_comma=decimal_comma)
+        parsed = _to_numbers(
+            values[col],
+            name=name,
+            column=original[col],
+            lines=lines,
+            unit=unit,
+            strict=col in PRICE_COLUMNS,
+            decimal_comma=decimal_comma,
+        )
         if parsed is not None:
             numeric[col] = parsed
     frame = pd.DataFrame(numeric, index=pd.DatetimeIndex(dates, name="date"))
@@ -472,8 +499,9 @@ def _find_date_column(raw: pd.DataFrame, name: str) -> str:
     raise DataError(f"{name}: no date column (columns: {', '.join(raw.columns)})")
 
 
-def _parse_dates(col: pd.Series, *, name: str, column: str, lines: np.ndarray,
-                 unit: str = "line") -> tuple[pd.DatetimeIndex, np.ndarray | None]:
+def _parse_dates(
+    col: pd.Series, *, name: str, column: str, lines: np.ndarray, unit: str = "line"
+) -> tuple[pd.DatetimeIndex, np.ndarray | None]:
     text = col.astype(str).str.strip()
     empty = (text == "") | text.str.lower().isin(["nan", "nat", "none", "null"])
     if empty.any():
@@ -484,7 +512,9 @@ def _parse_dates(col: pd.Series, *, name: str, column: str, lines: np.ndarray,
     clock = text.str.extract(r"[T ](\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?(?:[+-]\d{2}:?\d{2}|Z)?$")
     times = None
     if clock[0].notna().any():
-        seconds = (clock[0].astype(float) * 3600 + clock[1].astype(float) * 60 + clock[2].astype(float).fillna(0)).fillna(0)
+        seconds = (
+            clock[0].astype(float) * 3600 + clock[1].astype(float) * 60 + clock[2].astype(float).fillna(0)
+        ).fillna(0)
         if (seconds != 0).any():
             times = seconds.to_numpy()
     text = text.str.replace(_TIME_OF_DAY, "", regex=True)
@@ -520,7 +550,13 @@ def _parse_dates(col: pd.Series, *, name: str, column: str, lines: np.ndarray,
 
 
 def _to_numbers(
-    col: pd.Series, *, name: str, column: str, lines: np.ndarray, strict: bool, decimal_comma: bool = False,
+    col: pd.Series,
+    *,
+    name: str,
+    column: str,
+    lines: np.ndarray,
+    strict: bool,
+    decimal_comma: bool = False,
     unit: str = "line",
 ) -> np.ndarray | None:
     """Parse a column as floats; ``None`` for a text column (e.g. a ticker) that is not a price.
@@ -542,9 +578,7 @@ def _to_numbers(
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         if strict or bad.sum() < 0.5 * len(text):
-            raise DataError(
-                f"{name}: {unit} {lines[i]}: column '{column}': '{col.iloc[i]}' is not a number"
-            )
+            raise DataError(f"{name}: {unit} {lines[i]}: column '{column}': '{col.iloc[i]}' is not a number")
         return None
     out = values.to_numpy(dtype=np.float64)
     if strict and np.isinf(out).any():
@@ -553,7 +587,9 @@ def _to_numbers(
     return out
 
 
-def _deduplicate(frame: pd.DataFrame, lines: np.ndarray, name: str, unit: str = "line") -> tuple[pd.DataFrame, np.ndarray, int]:
+def _deduplicate(
+    frame: pd.DataFrame, lines: np.ndarray, name: str, unit: str = "line"
+) -> tuple[pd.DataFrame, np.ndarray, int]:
     dup_date = frame.index.duplicated(keep=False)
     if not dup_date.any():
         return frame, lines, 0
@@ -566,7 +602,6 @@ def _deduplicate(frame: pd.DataFrame, lines: np.ndarray, name: str, unit: str = 
         day = rest.index[where[0]].date()
         clash = [str(x) for x in lines[keep][where[:2]]]
         raise DataError(
-            f"{name}: {unit}s {' and '.join(clash)}: two different rows for {day} "
-            "(conflicting duplicate dates)"
+            f"{name}: {unit}s {' and '.join(clash)}: two different rows for {day} (conflicting duplicate dates)"
         )
     return rest, lines[keep], int(exact.sum())

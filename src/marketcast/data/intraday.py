@@ -48,8 +48,11 @@ def daily_closes(path: Path, head: str, *, name: str) -> tuple[pd.DataFrame, str
             read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE, encoding="utf8"),
             parse_options=pacsv.ParseOptions(delimiter=sep),
             convert_options=pacsv.ConvertOptions(
-                column_types={h: pa.string() for h in headers}, include_columns=keep_cols,
-                strings_can_be_null=False, quoted_strings_can_be_null=False),
+                column_types={h: pa.string() for h in headers},
+                include_columns=keep_cols,
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
         )
         parts = [_last_per_day(batch, headers[date_i]) for batch in reader]
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:

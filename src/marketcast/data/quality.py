@@ -44,7 +44,9 @@ class QualityReport:
         """Findings a user should act on before fitting a model (empty when the file is clean)."""
         out = []
         for col, hits in self.non_positive.items():
-            out.append(f"{len(hits)} non-positive value(s) in '{col}', first on {hits[0][0]} ({self.unit} {hits[0][1]})")
+            out.append(
+                f"{len(hits)} non-positive value(s) in '{col}', first on {hits[0][0]} ({self.unit} {hits[0][1]})"
+            )
         for col, n in self.missing.items():
             if col in self.price_columns and col not in self.empty_columns:
                 d, ln = self.missing_rows[col][0]
@@ -96,7 +98,9 @@ class QualityReport:
         for col, nonpos in self.non_positive.items():
             rows += [("non_positive", col, d, ln, v, "") for d, ln, v in nonpos]
         rows += [("gap", "", a, pd.NA, float(n), f"next row {b}") for a, b, n in self.gaps]
-        rows += [("inconsistent_bar", "", d, ln, np.nan, "open/close outside low-high") for d, ln in self.inconsistent_bars]
+        rows += [
+            ("inconsistent_bar", "", d, ln, np.nan, "open/close outside low-high") for d, ln in self.inconsistent_bars
+        ]
         for kind, actions in (("suspected_split", self.splits), ("reported_split", self.reported)):
             rows += [(kind, "", a.date.date().isoformat(), pd.NA, float(a.ratio), a.label) for a in actions]
         frame = pd.DataFrame(rows, columns=["check", "column", "date", "line", "value", "detail"])
@@ -122,7 +126,8 @@ def check_quality(data: PriceData, column: str | None = None) -> QualityReport:
     empty = [label.get(c, c) for c in frame.columns if frame[c].isna().all()]
     missing_rows = {
         label.get(c, c): [(frame.index[i].date().isoformat(), data.line_of(i)) for i in np.flatnonzero(frame[c].isna())]
-        for c in PRICE_COLUMNS if c in frame.columns and frame[c].isna().any() and not frame[c].isna().all()
+        for c in PRICE_COLUMNS
+        if c in frame.columns and frame[c].isna().any() and not frame[c].isna().all()
     }
     non_positive: dict[str, list[tuple[str, int, float]]] = {}
     for col in (c for c in PRICE_COLUMNS if c in frame.columns):
@@ -134,10 +139,7 @@ def check_quality(data: PriceData, column: str | None = None) -> QualityReport:
             ]
     days = np.diff(frame.index.values.astype("datetime64[D]").astype(np.int64))
     gap_at = np.flatnonzero(days > GAP_DAYS)
-    gaps = [
-        (frame.index[i].date().isoformat(), frame.index[i + 1].date().isoformat(), int(days[i]))
-        for i in gap_at
-    ]
+    gaps = [(frame.index[i].date().isoformat(), frame.index[i + 1].date().isoformat(), int(days[i])) for i in gap_at]
     price_col = next((c for c in ("close", "adj_close") if c in frame.columns), None)
     splits = []
     if price_col is not None and frame[price_col].notna().sum() > 2:

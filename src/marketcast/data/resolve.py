@@ -15,8 +15,14 @@ __all__ = ["resolve_input", "STORE_SPEC"]
 STORE_SPEC = re.compile(r"^(alphavantage-adjusted|alphavantage|yahoo|cboe):(.+)$", re.IGNORECASE)
 
 
-def resolve_input(spec: str | Path, *, column: str | None = None, adjust_splits: bool = False,
-                  store_path: str | Path | None = None, intraday: str | None = None) -> pd.Series:
+def resolve_input(
+    spec: str | Path,
+    *,
+    column: str | None = None,
+    adjust_splits: bool = False,
+    store_path: str | Path | None = None,
+    intraday: str | None = None,
+) -> pd.Series:
     """Load DATA: an existing file path (``-`` standard input), else ``SOURCE:SYMBOL`` from the local store."""
     text = str(spec)
     match = STORE_SPEC.match(text)

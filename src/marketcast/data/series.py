@@ -72,8 +72,11 @@ def series_from_data(data: PriceData, column: str | None = None, *, adjust_split
         series.attrs["notes"] = list(data.notes)
     if not keep.all():
         first = int(np.flatnonzero(~keep)[0])
-        series.attrs["skipped_missing"] = {"rows": int((~keep).sum()), "first": data.frame.index[first].date().isoformat(),
-                                           "where": data.where(first)}
+        series.attrs["skipped_missing"] = {
+            "rows": int((~keep).sum()),
+            "first": data.frame.index[first].date().isoformat(),
+            "where": data.where(first),
+        }
     if adjust_splits and col != "adj_close":
         actions = reported_splits(data.frame) or detect_splits(data.frame, column=col)
         series = adjust_for_splits(series, actions)

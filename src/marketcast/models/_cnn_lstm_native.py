@@ -34,24 +34,38 @@ def kernel_available() -> bool:
     return load_kernel(KERNEL) is not None
 
 
-def mse_step(net: Any, X: torch.Tensor, y: torch.Tensor, adam: Adam | None = None
-             ) -> Callable[[torch.Tensor], tuple[float, float]] | None:
+def mse_step(
+    net: Any, X: torch.Tensor, y: torch.Tensor, adam: Adam | None = None
+) -> Callable[[torch.Tensor], tuple[float, float]] | None:
     """Kernel training steps for ``net`` (a ``CNNLSTMNet``) on windows ``X`` ``(n, window)``, ``y`` ``(n, 1)``.
 
     The same contract as :func:`._lstm_native.mse_step` (see :class:`._kernels.KernelStep`); with
     ``adam=None`` the BiLSTMs' unused ``weight_hh`` get no ``.grad``, as under autograd.
     """
     convs = list(net.convs)
-    if not convs or any(not isinstance(c, nn.Conv1d) or c.bias is None or c.stride != (1,) or c.padding != (0,)
-                        or c.dilation != (1,) or c.groups != 1 or c.kernel_size != convs[0].kernel_size
-                        for c in convs):
+    if not convs or any(
+        not isinstance(c, nn.Conv1d)
+        or c.bias is None
+        or c.stride != (1,)
+        or c.padding != (0,)
+        or c.dilation != (1,)
+        or c.groups != 1
+        or c.kernel_size != convs[0].kernel_size
+        for c in convs
+    ):
         return None
     channels = [1] + [c.out_channels for c in convs[:-1]]
     if [c.in_channels for c in convs] != channels:
         return None
     units = net.lstm1.units
-    if (net.lstm2.units != units or net.lstm1.weight_ih.shape[2] != net.flat or net.lstm2.weight_ih.shape[2] != 2 * units
-            or net.out.in_features != 2 * units or net.out.out_features != 1 or net.out.bias is None):
+    if (
+        net.lstm2.units != units
+        or net.lstm1.weight_ih.shape[2] != net.flat
+        or net.lstm2.weight_ih.shape[2] != 2 * units
+        or net.out.in_features != 2 * units
+        or net.out.out_features != 1
+        or net.out.bias is None
+    ):
         return None
     if X.dim() != 2 or 0 in X.shape or y.shape != (X.shape[0], 1):
         return None
@@ -100,7 +114,19 @@ class _CNNLSTMStep(KernelStep):
 
     def launch(self, idx, threads, gemm, adam):
         masks = self._draw_masks(len(idx))
-        return self.kernel.train_step(*gemm, threads, len(idx), *self.dims, self.X.data_ptr(), idx.data_ptr(),
-                                      self.y.data_ptr(), masks.data_ptr(), [p.data_ptr() for p in self.params],
-                                      self.work.data_ptr(), self.work.numel(), self.grads.data_ptr(),
-                                      self.grads.numel(), adam)
+        return self.kernel.train_step(
+            *gemm,
+            threads,
+            len(idx),
+            *self.dims,
+            self.X.data_ptr(),
+            idx.data_ptr(),
+            self.y.data_ptr(),
+            masks.data_ptr(),
+            [p.data_ptr() for p in self.params],
+            self.work.data_ptr(),
+            self.work.numel(),
+            self.grads.data_ptr(),
+            self.grads.numel(),
+            adam,
+        )

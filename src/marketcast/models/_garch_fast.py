@@ -44,7 +44,7 @@ def backcast(resids: np.ndarray) -> float:
     return float(np.sum((np.abs(resids[:tau]) ** 2.0) * w))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _say_fallback(reason: str) -> None:
     level = logging.WARNING if "not built" in reason else logging.INFO
     logger.log(level, "garch: %s; the likelihood runs through scipy.signal.lfilter (the same fits, slower)", reason)
@@ -119,7 +119,9 @@ def loglik(y: np.ndarray, p: np.ndarray, dist_t: bool, bc: float, grad: bool = F
     if kernel is not None:
         g = np.empty(6) if grad else None
         out = np.empty(2)
-        ll = kernel.loglik(n, y.ctypes.data, p.ctypes.data, int(dist_t), bc, g.ctypes.data if grad else 0, out.ctypes.data)
+        ll = kernel.loglik(
+            n, y.ctypes.data, p.ctypes.data, int(dist_t), bc, g.ctypes.data if grad else 0, out.ctypes.data
+        )
         forecast = out[0]
     else:
         ll, g, forecast = _loglik_numpy(y, p, dist_t, bc, grad)
@@ -190,8 +192,9 @@ def _null_space(a: np.ndarray, n: int) -> np.ndarray:
     return vt[rank:].T
 
 
-def fit(y: np.ndarray, start: np.ndarray, *, mean: bool, o: int, dist_t: bool, bc: float | None = None,
-        max_newton: int = 30) -> FastFit:
+def fit(
+    y: np.ndarray, start: np.ndarray, *, mean: bool, o: int, dist_t: bool, bc: float | None = None, max_newton: int = 30
+) -> FastFit:
     """Maximise the log-likelihood of ``y`` (percent returns) from ``start`` (``NAMES`` order).
 
     An active-set Newton method: the constraints met with equality at the start (or hit by a
@@ -220,7 +223,7 @@ def fit(y: np.ndarray, start: np.ndarray, *, mean: bool, o: int, dist_t: bool, b
     ll, g, var = evaluate(p)
     if np.isfinite(ll):
         active = np.flatnonzero(a_all @ p[free] - b_all <= tol * (1.0 + np.abs(b_all)))
-        for steps in range(1, max_newton + 1):
+        for steps in range(1, max_newton + 1):  # noqa: B007 (the count is read after the loop)
             z = _null_space(a_all[active], free.size)
             gf = g[free]
             if z.shape[1] == 0:
@@ -290,7 +293,7 @@ def grid_starts(y: np.ndarray, *, mean: bool, o: int, dist_t: bool, nu: float) -
     v = float(np.mean((y - mu) ** 2))
     rows = []
     for alpha in (0.01, 0.05, 0.1, 0.2):
-        for gamma in ((0.01, 0.05, 0.1, 0.2) if o else (0.0,)):
+        for gamma in (0.01, 0.05, 0.1, 0.2) if o else (0.0,):
             for persistence in (0.5, 0.7, 0.9, 0.98):
                 beta = persistence - alpha - gamma / 2.0
                 if beta > 0:
@@ -322,8 +325,16 @@ def _slsqp(y, p, lo, hi, free, o, dist_t, bc, mean, steps, evaluate) -> FastFit:
     """SLSQP with the analytic gradient and arch's constraints, from ``p`` (or arch-like starting values)."""
     if p is None:
         v = float(np.mean((y - (y.mean() if mean else 0.0)) ** 2))
-        p = np.array([y.mean() if mean else 0.0, v * 0.05, 0.05 if not o else 0.03, 0.05 if o else 0.0, 0.9,
-                      8.0 if dist_t else 0.0])
+        p = np.array(
+            [
+                y.mean() if mean else 0.0,
+                v * 0.05,
+                0.05 if not o else 0.03,
+                0.05 if o else 0.0,
+                0.9,
+                8.0 if dist_t else 0.0,
+            ]
+        )
     full = p.copy()
     scale = np.abs(evaluate(full, False)[0]) or 1.0
 
@@ -345,8 +356,15 @@ def _slsqp(y, p, lo, hi, free, o, dist_t, bc, mean, steps, evaluate) -> FastFit:
         pos_row[pos[2]] = pos_row[pos[3]] = 1.0
         rows.append({"type": "ineq", "fun": lambda x, r=pos_row: r @ x, "jac": lambda x, r=pos_row: r})
     rows.append({"type": "ineq", "fun": lambda x: 1.0 + stat @ x, "jac": lambda x: stat})
-    res = optimize.minimize(fun, p[free], jac=True, method="SLSQP", bounds=list(zip(lo[free], hi[free])),
-                            constraints=rows, options={"ftol": 1e-14, "maxiter": 300})
+    res = optimize.minimize(
+        fun,
+        p[free],
+        jac=True,
+        method="SLSQP",
+        bounds=list(zip(lo[free], hi[free])),
+        constraints=rows,
+        options={"ftol": 1e-14, "maxiter": 300},
+    )
     q = full.copy()
     q[free] = np.clip(res.x, lo[free], hi[free])
     ll, _, var = evaluate(q, False)

@@ -33,7 +33,16 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Adam", "ENV_SWITCH", "KernelStep", "fallback_reason", "kernel_built", "kernel_enabled", "load_kernel", "log_path"]
+__all__ = [
+    "Adam",
+    "ENV_SWITCH",
+    "KernelStep",
+    "fallback_reason",
+    "kernel_built",
+    "kernel_enabled",
+    "load_kernel",
+    "log_path",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +110,21 @@ def _find_blas() -> tuple[int, int] | None:
     m, n, k = ctypes.c_int(2), ctypes.c_int(2), ctypes.c_int(3)
     one, zero = ctypes.c_float(1.0), ctypes.c_float(0.0)
     ref = torch.tensor([1.0, 2, 3, 4, 5, 6]).reshape(3, 2).T @ torch.tensor([1.0, 0, 2, 1, 0, 3]).reshape(2, 3).T
-    sgemm(b"N", b"N", ctypes.byref(m), ctypes.byref(n), ctypes.byref(k), ctypes.byref(one), a, ctypes.byref(m),
-          b, ctypes.byref(k), ctypes.byref(zero), c, ctypes.byref(m))
+    sgemm(
+        b"N",
+        b"N",
+        ctypes.byref(m),
+        ctypes.byref(n),
+        ctypes.byref(k),
+        ctypes.byref(one),
+        a,
+        ctypes.byref(m),
+        b,
+        ctypes.byref(k),
+        ctypes.byref(zero),
+        c,
+        ctypes.byref(m),
+    )
     if not torch.equal(torch.tensor(list(c)).reshape(2, 2).T, ref):
         return None
 
@@ -166,8 +188,7 @@ class KernelStep:
     absolute errors. Subclasses say how big the buffers are and how to call their kernel.
     """
 
-    def __init__(self, kernel: Any, params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor,
-                 adam: Adam | None):
+    def __init__(self, kernel: Any, params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor, adam: Adam | None):
         self.kernel, self.params, self.X, self.y, self.adam = kernel, params, X, y, adam
         self.work = self.grads = X.new_empty(0)
         self.views: list[torch.Tensor] = []
@@ -206,8 +227,17 @@ class KernelStep:
             self.steps += 1
             (beta1, beta2), t = self.adam.betas, self.steps
             m, v = self.moments  # type: ignore[misc]  # set wherever adam is
-            adam = (m.data_ptr(), v.data_ptr(), beta1, beta2, 1 - beta1, 1 - beta2, self.adam.lr / (1 - beta1**t),
-                    math.sqrt(1 - beta2**t), self.adam.eps)
+            adam = (
+                m.data_ptr(),
+                v.data_ptr(),
+                beta1,
+                beta2,
+                1 - beta1,
+                1 - beta2,
+                self.adam.lr / (1 - beta1**t),
+                math.sqrt(1 - beta2**t),
+                self.adam.eps,
+            )
         gemm = _blas()
         if gemm is None:
             raise RuntimeError("torch's sgemm_ went missing after the kernel was chosen")

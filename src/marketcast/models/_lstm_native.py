@@ -35,8 +35,9 @@ def kernel_available() -> bool:
     return load_kernel(KERNEL) is not None
 
 
-def mse_step(net: Any, X: torch.Tensor, y: torch.Tensor, adam: Adam | None = None
-             ) -> Callable[[torch.Tensor], tuple[float, float]] | None:
+def mse_step(
+    net: Any, X: torch.Tensor, y: torch.Tensor, adam: Adam | None = None
+) -> Callable[[torch.Tensor], tuple[float, float]] | None:
     """Kernel training steps for ``net`` (an ``LSTMNet``) on samples ``X`` ``(n, time, features)``, ``y`` ``(n, 1)``.
 
     The returned function (a :class:`._kernels.KernelStep`) takes a batch's row numbers
@@ -51,8 +52,15 @@ def mse_step(net: Any, X: torch.Tensor, y: torch.Tensor, adam: Adam | None = Non
     lstm, dense, out = net.lstm, net.dense, net.out
     if not isinstance(net.activation, (nn.Identity, nn.ReLU)) or out.out_features != 1:
         return None
-    if (lstm.num_layers != 1 or lstm.bidirectional or not lstm.batch_first or not lstm.bias or lstm.proj_size
-            or dense.bias is None or out.bias is None):
+    if (
+        lstm.num_layers != 1
+        or lstm.bidirectional
+        or not lstm.batch_first
+        or not lstm.bias
+        or lstm.proj_size
+        or dense.bias is None
+        or out.bias is None
+    ):
         return None
     if X.dim() != 3 or 0 in X.shape or X.shape[2] != lstm.input_size or y.shape != (X.shape[0], 1):
         return None
@@ -78,7 +86,19 @@ class _LSTMStep(KernelStep):
         return self.kernel.buffer_sizes(rows, *self.dims, threads)
 
     def launch(self, idx, threads, gemm, adam):
-        return self.kernel.train_step(*gemm, threads, len(idx), *self.dims, self.relu, self.X.data_ptr(),
-                                      idx.data_ptr(), self.y.data_ptr(), *(p.data_ptr() for p in self.params),
-                                      self.work.data_ptr(), self.work.numel(), self.grads.data_ptr(),
-                                      self.grads.numel(), adam)
+        return self.kernel.train_step(
+            *gemm,
+            threads,
+            len(idx),
+            *self.dims,
+            self.relu,
+            self.X.data_ptr(),
+            idx.data_ptr(),
+            self.y.data_ptr(),
+            *(p.data_ptr() for p in self.params),
+            self.work.data_ptr(),
+            self.work.numel(),
+            self.grads.data_ptr(),
+            self.grads.numel(),
+            adam,
+        )

@@ -267,7 +267,9 @@ class CNNLSTMNet(nn.Module):
     twice each followed by dropout 0.5, and a linear dense output. Input ``(batch, window)``.
     """
 
-    def __init__(self, window: int = 100, filters=(64, 128, 64), kernel: int = 3, units: int = 100, dropout: float = 0.5):
+    def __init__(
+        self, window: int = 100, filters=(64, 128, 64), kernel: int = 3, units: int = 100, dropout: float = 0.5
+    ):
         super().__init__()
         chans = (1, *filters)
         self.convs = nn.ModuleList(nn.Conv1d(chans[i], chans[i + 1], kernel) for i in range(len(filters)))
@@ -463,7 +465,9 @@ def predict_batches(net: nn.Module, X: np.ndarray, device: torch.device, batch_s
     out = []
     with torch.inference_mode():
         for start in range(0, len(X), batch_size):
-            xb = torch.as_tensor(np.ascontiguousarray(X[start : start + batch_size]), dtype=torch.float32, device=device)
+            xb = torch.as_tensor(
+                np.ascontiguousarray(X[start : start + batch_size]), dtype=torch.float32, device=device
+            )
             out.append(net(xb).reshape(-1).cpu().numpy())
     return np.concatenate(out).astype(np.float64) if out else np.empty(0)
 

@@ -25,8 +25,17 @@ import pandas as pd
 from marketcast.data.series import as_series
 from marketcast.errors import DataError, ModelError, NotFittedError
 
-__all__ = ["Estimator", "Forecaster", "VolatilityModel", "VolatilityForecast", "IntervalForecast", "Capabilities",
-           "check_is_fitted", "check_levels", "business_days_after"]
+__all__ = [
+    "Estimator",
+    "Forecaster",
+    "VolatilityModel",
+    "VolatilityForecast",
+    "IntervalForecast",
+    "Capabilities",
+    "check_is_fitted",
+    "check_levels",
+    "business_days_after",
+]
 
 
 def business_days_after(origin, horizon: int) -> pd.DatetimeIndex:
@@ -48,10 +57,15 @@ def check_finite_forecast(model, values) -> None:
     if np.isfinite(v).all():
         return
     params = model.get_params() if hasattr(model, "get_params") else {}
-    hint = (f"; lower learning_rate (now {params['learning_rate']:g})" if isinstance(params.get("learning_rate"), float)
-            else "; check the model's settings (-p)")
-    raise ModelError(f"{getattr(model, 'name', 'model')}: the forecast is not finite (training diverged or the "
-                     f"settings do not fit the data){hint}")
+    hint = (
+        f"; lower learning_rate (now {params['learning_rate']:g})"
+        if isinstance(params.get("learning_rate"), float)
+        else "; check the model's settings (-p)"
+    )
+    raise ModelError(
+        f"{getattr(model, 'name', 'model')}: the forecast is not finite (training diverged or the "
+        f"settings do not fit the data){hint}"
+    )
 
 
 @dataclass(frozen=True)
@@ -181,8 +195,10 @@ class Forecaster(Estimator):
         declared = cls.capabilities
         implements = cls._predict_interval is not Forecaster._predict_interval
         if isinstance(declared, Capabilities) and declared.native_intervals != implements:
-            raise TypeError(f"{cls.__name__}: capabilities say native_intervals={declared.native_intervals}, but the "
-                            f"class {'implements' if implements else 'does not implement'} _predict_interval")
+            raise TypeError(
+                f"{cls.__name__}: capabilities say native_intervals={declared.native_intervals}, but the "
+                f"class {'implements' if implements else 'does not implement'} _predict_interval"
+            )
 
     @property
     def recursive(self) -> bool:
@@ -202,7 +218,9 @@ class Forecaster(Estimator):
         series = as_series(y, name=self.name or "y", positive=False)
         need = self.min_history()
         if len(series) < need:
-            raise DataError(f"{series.attrs.get('source', 'series')}: {len(series)} rows, but {self._what()} needs at least {need}")
+            raise DataError(
+                f"{series.attrs.get('source', 'series')}: {len(series)} rows, but {self._what()} needs at least {need}"
+            )
         self._progress = progress
         try:
             self._fit(series)
@@ -248,14 +266,18 @@ class Forecaster(Estimator):
         check_is_fitted(self, ("n_obs_",), what="condition()")
         series = as_series(y, name=self.name or "y", positive=False)
         if len(series) < self.min_history():
-            raise DataError(f"{series.attrs.get('source', 'series')}: {len(series)} rows, but {self.name} needs at least {self.min_history()}")
+            raise DataError(
+                f"{series.attrs.get('source', 'series')}: {len(series)} rows, but {self.name} needs at least {self.min_history()}"
+            )
         self._condition(series)
         self.last_date_ = series.index[-1]
         return self
 
     def _condition(self, y: pd.Series) -> None:
-        raise ModelError(f"{self.name}: can only forecast from the end of its own training data "
-                         "(give the rows it was trained on, or retrain on the new data)")
+        raise ModelError(
+            f"{self.name}: can only forecast from the end of its own training data "
+            "(give the rows it was trained on, or retrain on the new data)"
+        )
 
     def forecast(self, y: pd.Series | np.ndarray, horizon: int) -> np.ndarray:
         """Fit a fresh clone on ``y`` and forecast ``horizon`` steps; ``self`` is left untouched."""
@@ -286,8 +308,10 @@ class Forecaster(Estimator):
         from marketcast.intervals import CALIBRATION_WINDOWS, calibrate, conformal_interval, coverage_note
 
         if getattr(self, "training_data_", None) is None:
-            raise ModelError(f"{self.name}: no native prediction intervals, and the rows it was fitted on are not "
-                             "at hand to calibrate conformal ones; train it with --levels to calibrate them at fit time")
+            raise ModelError(
+                f"{self.name}: no native prediction intervals, and the rows it was fitted on are not "
+                "at hand to calibrate conformal ones; train it with --levels to calibrate them at fit time"
+            )
         cache = self.__dict__.setdefault("_calibrations", {})
         if horizon not in cache:
             cache[horizon] = calibrate(self, self.training_data_, windows=CALIBRATION_WINDOWS, horizon=horizon)

@@ -80,8 +80,10 @@ class SMA(Forecaster):
     def _predict(self, horizon: int) -> np.ndarray:
         window = self.window or horizon
         if len(self.values_) < window:
-            raise DataError(f"{getattr(self, 'source_', 'sma')}: {len(self.values_)} rows, but sma with a window of "
-                            f"{window} needs at least {window}")
+            raise DataError(
+                f"{getattr(self, 'source_', 'sma')}: {len(self.values_)} rows, but sma with a window of "
+                f"{window} needs at least {window}"
+            )
         return sma_forecast(self.values_, window, horizon)
 
     def _condition(self, y: pd.Series) -> None:

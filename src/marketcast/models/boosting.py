@@ -130,13 +130,13 @@ class XGBoostForecaster(Forecaster):
         values = y.to_numpy(dtype=np.float64)
         X, target, _ = normalised_windows(values, int(self.window))
         self._train(X, target)
-        self.tail_ = values[-int(self.window):].copy()
+        self.tail_ = values[-int(self.window) :].copy()
 
     def _condition(self, y: pd.Series) -> None:
         # Windows are normalised to their first value, so the trees apply to any price level.
         if len(y) < int(self.window):
             raise ModelError(f"xgboost: {len(y)} rows, but a window of {self.window} is needed to forecast")
-        self.tail_ = y.to_numpy(dtype=np.float64)[-int(self.window):].copy()
+        self.tail_ = y.to_numpy(dtype=np.float64)[-int(self.window) :].copy()
 
     def fit_windows(self, X: np.ndarray, y: np.ndarray):
         """Train on prepared normalised windows (e.g. the Stock-X shuffled 80/20 split); returns ``self``.
@@ -166,7 +166,7 @@ class XGBoostForecaster(Forecaster):
     def one_step_predictions(self, y: pd.Series) -> pd.Series:
         """One-step-ahead forecasts of every ``y[t]`` (t >= window) from the actual previous window."""
         X, _, base = normalised_windows(np.asarray(y, dtype=np.float64), int(self.window))
-        index = y.index[int(self.window):] if isinstance(y, pd.Series) else None
+        index = y.index[int(self.window) :] if isinstance(y, pd.Series) else None
         return pd.Series(self.predict_windows(X) * base, index=index, name=f"{self.name}_fitted")
 
     # --- persistence: the booster's own JSON (text in meta), the last window as an array ---

@@ -109,7 +109,7 @@ class Ensemble(Forecaster):
         self.members_ = self.member_models()
         for i, (m, mm) in enumerate(zip(self.members_, meta["members"])):
             prefix = f"m{i}."
-            m._set_state({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}, mm["meta"])
+            m._set_state({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}, mm["meta"])
             m.n_obs_ = int(mm["n_obs"])
 
 
@@ -133,8 +133,11 @@ class VolatilityEnsemble(VolatilityModel):
         # Worth splitting when a member is slow per window; safe only when every member is.
         members = self.member_models()
         safe = all(m.split_safe for m in members)
-        return Capabilities(stochastic=any(m.stochastic for m in members), split_safe=safe,
-                            window_parallel=safe and any(m.parallel_windows for m in members))
+        return Capabilities(
+            stochastic=any(m.stochastic for m in members),
+            split_safe=safe,
+            window_parallel=safe and any(m.parallel_windows for m in members),
+        )
 
     def combine(self, forecasts: Sequence[np.ndarray]) -> np.ndarray:
         return np.mean(np.vstack(forecasts), axis=0)

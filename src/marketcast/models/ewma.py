@@ -141,8 +141,18 @@ def _smooth(z: np.ndarray, s0: np.ndarray, alphas: np.ndarray, l: int):
     alphas = np.ascontiguousarray(alphas)
     fess = np.empty((m, alphas.size))
     last = np.empty((m, alphas.size))
-    kernel.smooth(m, k, alphas.size, l, z.ctypes.data, s0.ctypes.data, alphas.ctypes.data, oma.ctypes.data,
-                  fess.ctypes.data, last.ctypes.data)
+    kernel.smooth(
+        m,
+        k,
+        alphas.size,
+        l,
+        z.ctypes.data,
+        s0.ctypes.data,
+        alphas.ctypes.data,
+        oma.ctypes.data,
+        fess.ctypes.data,
+        last.ctypes.data,
+    )
     return fess, last
 
 

@@ -61,8 +61,9 @@ class GARCHFit:
     converged: bool
 
 
-def fit_garch(returns: np.ndarray, *, o: int = 0, mean: str = "zero", dist: str = "t",
-              start: GARCHFit | None = None) -> GARCHFit:
+def fit_garch(
+    returns: np.ndarray, *, o: int = 0, mean: str = "zero", dist: str = "t", start: GARCHFit | None = None
+) -> GARCHFit:
     """Fit GARCH(1, o, 1) to one window of log returns and forecast one step ahead.
 
     Without ``start``, ``arch`` fits from its own starting values. With ``start`` (yesterday's
@@ -105,9 +106,16 @@ def fit_garch(returns: np.ndarray, *, o: int = 0, mean: str = "zero", dist: str 
 
 
 def _from_params(p: np.ndarray, variance: float, dist: str, converged: bool) -> GARCHFit:
-    return GARCHFit(volatility=float(np.sqrt(variance)) / SCALE, omega=float(p[1]), alpha=float(p[2]),
-                    gamma=float(p[3]), beta=float(p[4]), nu=float(p[5]) if dist == "t" else np.inf, mu=float(p[0]),
-                    converged=converged)
+    return GARCHFit(
+        volatility=float(np.sqrt(variance)) / SCALE,
+        omega=float(p[1]),
+        alpha=float(p[2]),
+        gamma=float(p[3]),
+        beta=float(p[4]),
+        nu=float(p[5]) if dist == "t" else np.inf,
+        mu=float(p[0]),
+        converged=converged,
+    )
 
 
 def filter_garch(returns: np.ndarray, fit: GARCHFit, *, mean: str = "zero", dist: str = "t") -> GARCHFit:
@@ -183,7 +191,9 @@ class GARCHVolatility(VolatilityModel):
                     fit = filter_garch(r[i], last, mean=self.mean, dist=self.dist)
                 ok = np.isfinite(fit.volatility) and fit.volatility > 0
             except Exception as exc:  # noqa: BLE001 - one bad window must not stop a rolling run
-                logger.warning("%s: window %d of %d: fit failed (%s); using its sample volatility", self.name, i + 1, n, exc)
+                logger.warning(
+                    "%s: window %d of %d: fit failed (%s); using its sample volatility", self.name, i + 1, n, exc
+                )
                 fit, ok = None, False
             if refit:
                 last = fit if ok else None
@@ -201,7 +211,12 @@ class GARCHVolatility(VolatilityModel):
         else:
             dof = np.full(n, np.inf)
             cols["nu"] = np.full(n, np.inf)
-        keys = ["omega", "alpha"] + (["gamma"] if self._o else []) + ["beta", "nu"] + (["mu"] if self.mean == "constant" else [])
+        keys = (
+            ["omega", "alpha"]
+            + (["gamma"] if self._o else [])
+            + ["beta", "nu"]
+            + (["mu"] if self.mean == "constant" else [])
+        )
         # Prefixed: DD-EWMA's "alpha" (its smoothing constant) means something else.
         extra = {f"garch_{k}": cols[k] for k in keys}
         extra["converged"] = converged

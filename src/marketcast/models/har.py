@@ -95,8 +95,10 @@ class HARForecaster(Forecaster):
             return values
         if (values <= 0).any():
             bad = y.index[np.argmax(values <= 0)]
-            raise DataError(f"{y.attrs.get('source', 'series')}: har with log=True needs positive values, "
-                            f"got {values[values <= 0][0]:g} on {bad.date()}")
+            raise DataError(
+                f"{y.attrs.get('source', 'series')}: har with log=True needs positive values, "
+                f"got {values[values <= 0][0]:g} on {bad.date()}"
+            )
         return np.log(values)
 
     def _fit(self, y: pd.Series) -> None:
@@ -110,7 +112,7 @@ class HARForecaster(Forecaster):
         res = HARX(x, lags=self._lags(), rescale=False).fit(disp="off")
         self.params_ = res.params.to_numpy(dtype=np.float64)
         self.param_names_ = [str(n) for n in res.params.index]
-        self.tail_ = x[-self._tail_length():].copy()
+        self.tail_ = x[-self._tail_length() :].copy()
 
     def _moments(self, horizon: int) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance of the next ``horizon`` values on the model's scale (log or level)."""
@@ -136,10 +138,12 @@ class HARForecaster(Forecaster):
         for level in levels:
             z = stats.norm.ppf(0.5 + level / 2.0)
             lower[level], upper[level] = back(mu - z * sd), back(mu + z * sd)
-        return IntervalForecast(point=self._predict(horizon), lower=lower, upper=upper, extra={"log_sd" if self.log else "sd": sd})
+        return IntervalForecast(
+            point=self._predict(horizon), lower=lower, upper=upper, extra={"log_sd" if self.log else "sd": sd}
+        )
 
     def _condition(self, y: pd.Series) -> None:
-        self.tail_ = self._scale(y)[-self._tail_length():].copy()
+        self.tail_ = self._scale(y)[-self._tail_length() :].copy()
 
     def _get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return {"params": self.params_, "tail": self.tail_}, {"param_names": self.param_names_}

@@ -76,19 +76,32 @@ class _NeuralForecaster(Forecaster):
                 self.net_ = self._build_net().to(device)
             try:
                 history = _nets.train_regressor(
-                    self.net_, X, y, epochs=int(s.epochs), batch_size=int(s.batch_size),
-                    learning_rate=float(s.learning_rate), validation=float(s.validation),
-                    patience=s.patience, seed=int(s.seed), device=device, on_epoch=self._tick,
+                    self.net_,
+                    X,
+                    y,
+                    epochs=int(s.epochs),
+                    batch_size=int(s.batch_size),
+                    learning_rate=float(s.learning_rate),
+                    validation=float(s.validation),
+                    patience=s.patience,
+                    seed=int(s.seed),
+                    device=device,
+                    on_epoch=self._tick,
                 )
             except _nets.Diverged as exc:
                 self.net_ = None  # weights that diverged are never kept, saved or used
-                raise ModelError(f"{self.name}: {exc}; lower learning_rate (now {float(s.learning_rate):g}, "
-                                 f"e.g. -p learning_rate={float(s.learning_rate) / 10:g})") from None
+                raise ModelError(
+                    f"{self.name}: {exc}; lower learning_rate (now {float(s.learning_rate):g}, "
+                    f"e.g. -p learning_rate={float(s.learning_rate) / 10:g})"
+                ) from None
         # The epoch whose weights the network ends with: the best validation epoch when early
         # stopping restored it, else the last; counted over the whole history of a warm start.
         done_before = len(self.history_.get("loss", [])) if keep and getattr(self, "history_", None) else 0
-        run_best = (int(np.argmin(history["val_loss"])) if s.patience is not None and history.get("val_loss")
-                    else len(history["loss"]) - 1)
+        run_best = (
+            int(np.argmin(history["val_loss"]))
+            if s.patience is not None and history.get("val_loss")
+            else len(history["loss"]) - 1
+        )
         self.best_epoch_ = done_before + run_best
         if keep and getattr(self, "history_", None):
             history = {k: list(self.history_.get(k, [])) + v for k, v in history.items()}
@@ -162,10 +175,22 @@ class LSTMForecaster(_NeuralForecaster):
 
     name = "lstm"
 
-    def __init__(self, lags: int = 21, units: int = 128, dense_units: int = 64, dense_activation: str = "linear",
-                 epochs: int = 50, batch_size: int = 32, learning_rate: float = 1e-3, validation: float = 0.0,
-                 patience: int | None = None, warm_start: bool = False, scaling: str = "standard", seed: int = 0,
-                 device: str = "auto"):
+    def __init__(
+        self,
+        lags: int = 21,
+        units: int = 128,
+        dense_units: int = 64,
+        dense_activation: str = "linear",
+        epochs: int = 50,
+        batch_size: int = 32,
+        learning_rate: float = 1e-3,
+        validation: float = 0.0,
+        patience: int | None = None,
+        warm_start: bool = False,
+        scaling: str = "standard",
+        seed: int = 0,
+        device: str = "auto",
+    ):
         self.lags = lags
         self.scaling = scaling
         self.units = units
@@ -202,7 +227,7 @@ class LSTMForecaster(_NeuralForecaster):
         z = (values - self.loc_) / self.scale_
         X, target = lagged_samples(z, int(self.lags))
         self._train(X[:, :, None], target)
-        self.tail_ = z[-int(self.lags):].copy()
+        self.tail_ = z[-int(self.lags) :].copy()
 
     def _predict(self, horizon: int) -> np.ndarray:
         import torch
@@ -219,7 +244,7 @@ class LSTMForecaster(_NeuralForecaster):
 
     def _condition(self, y: pd.Series) -> None:
         # Inputs are scaled with the training rows' mean and SD, as the network learned them.
-        self.tail_ = (y.to_numpy(dtype=np.float64)[-int(self.lags):] - self.loc_) / self.scale_
+        self.tail_ = (y.to_numpy(dtype=np.float64)[-int(self.lags) :] - self.loc_) / self.scale_
 
     def one_step_predictions(self, y: pd.Series) -> pd.Series:
         """One-step-ahead forecasts of ``y[t]`` from the actual ``y[t-lags..t-1]``, for every possible t.
@@ -231,7 +256,7 @@ class LSTMForecaster(_NeuralForecaster):
         z = (values - self.loc_) / self.scale_
         X, _ = lagged_samples(z, int(self.lags))
         pred = self._net_outputs(X[:, :, None]) * self.scale_ + self.loc_
-        return pd.Series(pred, index=y.index[int(self.lags):], name=f"{self.name}_fitted")
+        return pd.Series(pred, index=y.index[int(self.lags) :], name=f"{self.name}_fitted")
 
     def _get_state(self):
         arrays = self._net_state()
@@ -248,9 +273,18 @@ class LSTMForecaster(_NeuralForecaster):
 class _WindowForecaster(_NeuralForecaster):
     """Base of the Stock-X models: normalised windows of ``window`` closes (see module docstring)."""
 
-    def __init__(self, window: int = 100, epochs: int = 40, batch_size: int = 40, learning_rate: float = 1e-3,
-                 validation: float = 0.0, patience: int | None = None, warm_start: bool = False, seed: int = 0,
-                 device: str = "auto"):
+    def __init__(
+        self,
+        window: int = 100,
+        epochs: int = 40,
+        batch_size: int = 40,
+        learning_rate: float = 1e-3,
+        validation: float = 0.0,
+        patience: int | None = None,
+        warm_start: bool = False,
+        seed: int = 0,
+        device: str = "auto",
+    ):
         self.window = window
         self.epochs = epochs
         self.batch_size = batch_size
@@ -268,7 +302,7 @@ class _WindowForecaster(_NeuralForecaster):
         values = y.to_numpy(dtype=np.float64)
         X, target, _ = normalised_windows(values, int(self.window))
         self._train(X, target)
-        self.tail_ = values[-int(self.window):].copy()
+        self.tail_ = values[-int(self.window) :].copy()
 
     def fit_windows(self, X: np.ndarray, y: np.ndarray, *, progress=None):
         """Train on prepared normalised windows (e.g. a shuffled split, for the Stock-X protocol)."""
@@ -296,12 +330,12 @@ class _WindowForecaster(_NeuralForecaster):
         return buf[w:]
 
     def _condition(self, y: pd.Series) -> None:
-        self.tail_ = y.to_numpy(dtype=np.float64)[-int(self.window):].copy()
+        self.tail_ = y.to_numpy(dtype=np.float64)[-int(self.window) :].copy()
 
     def one_step_predictions(self, y: pd.Series) -> pd.Series:
         """One-step-ahead forecasts of every ``y[t]`` (t >= window) from the actual previous window."""
         X, _, base = normalised_windows(np.asarray(y, dtype=np.float64), int(self.window))
-        return pd.Series(self._net_outputs(X) * base, index=y.index[int(self.window):], name=f"{self.name}_fitted")
+        return pd.Series(self._net_outputs(X) * base, index=y.index[int(self.window) :], name=f"{self.name}_fitted")
 
     def _get_state(self):
         arrays = self._net_state()
@@ -339,12 +373,33 @@ class CNNLSTMForecaster(_WindowForecaster):
 
     name = "cnn-lstm"
 
-    def __init__(self, window: int = 100, filters: tuple[int, ...] = (64, 128, 64), kernel: int = 3, units: int = 100,
-                 dropout: float = 0.5, epochs: int = 40, batch_size: int = 40, learning_rate: float = 1e-3,
-                 validation: float = 0.0, patience: int | None = None, warm_start: bool = False, seed: int = 0,
-                 device: str = "auto"):
-        super().__init__(window=window, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                         validation=validation, patience=patience, warm_start=warm_start, seed=seed, device=device)
+    def __init__(
+        self,
+        window: int = 100,
+        filters: tuple[int, ...] = (64, 128, 64),
+        kernel: int = 3,
+        units: int = 100,
+        dropout: float = 0.5,
+        epochs: int = 40,
+        batch_size: int = 40,
+        learning_rate: float = 1e-3,
+        validation: float = 0.0,
+        patience: int | None = None,
+        warm_start: bool = False,
+        seed: int = 0,
+        device: str = "auto",
+    ):
+        super().__init__(
+            window=window,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            validation=validation,
+            patience=patience,
+            warm_start=warm_start,
+            seed=seed,
+            device=device,
+        )
         self.filters = tuple(filters)
         self.kernel = kernel
         self.units = units
@@ -354,7 +409,13 @@ class CNNLSTMForecaster(_WindowForecaster):
         from marketcast.models._nets import CNNLSTMNet
 
         try:
-            return CNNLSTMNet(int(self.window), tuple(int(f) for f in self.filters), int(self.kernel), int(self.units), float(self.dropout))
+            return CNNLSTMNet(
+                int(self.window),
+                tuple(int(f) for f in self.filters),
+                int(self.kernel),
+                int(self.units),
+                float(self.dropout),
+            )
         except ValueError as exc:
             raise ModelError(f"cnn-lstm: {exc}") from None
 
@@ -362,11 +423,31 @@ class CNNLSTMForecaster(_WindowForecaster):
 class _RecurrentWindowForecaster(_WindowForecaster):
     cells: ClassVar[tuple[str, ...]] = ("lstm", "lstm")
 
-    def __init__(self, window: int = 100, units: int = 100, dropout: float = 0.2, epochs: int = 40, batch_size: int = 40,
-                 learning_rate: float = 1e-3, validation: float = 0.0, patience: int | None = None,
-                 warm_start: bool = False, seed: int = 0, device: str = "auto"):
-        super().__init__(window=window, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                         validation=validation, patience=patience, warm_start=warm_start, seed=seed, device=device)
+    def __init__(
+        self,
+        window: int = 100,
+        units: int = 100,
+        dropout: float = 0.2,
+        epochs: int = 40,
+        batch_size: int = 40,
+        learning_rate: float = 1e-3,
+        validation: float = 0.0,
+        patience: int | None = None,
+        warm_start: bool = False,
+        seed: int = 0,
+        device: str = "auto",
+    ):
+        super().__init__(
+            window=window,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            validation=validation,
+            patience=patience,
+            warm_start=warm_start,
+            seed=seed,
+            device=device,
+        )
         self.units = units
         self.dropout = dropout
 

@@ -59,18 +59,37 @@ _FRACTION = Range(0, 1, high_open=True)  # [0, 1)
 
 #: Ranges of hyper-parameters by name, shared by every model that has one of that name.
 RANGES: dict[str, Range] = {
-    "window": _POSITIVE_INT, "lags": _POSITIVE_INT, "vol_lags": _POSITIVE_INT, "units": _POSITIVE_INT,
-    "dense_units": _POSITIVE_INT, "epochs": _POSITIVE_INT, "batch_size": _POSITIVE_INT, "patience": _POSITIVE_INT,
-    "networks": _POSITIVE_INT, "kernel": _POSITIVE_INT, "filters": _POSITIVE_INT, "n_estimators": _POSITIVE_INT,
-    "max_depth": _POSITIVE_INT, "n_jobs": _POSITIVE_INT, "p": _POSITIVE_INT, "size": _POSITIVE_INT,
-    "repeats": _POSITIVE_INT, "maxit": _POSITIVE_INT, "npaths": _POSITIVE_INT, "calibration_windows": _POSITIVE_INT,
-    "max_horizon": _POSITIVE_INT, "step": _POSITIVE_INT, "refit_every": _POSITIVE_INT,
+    "window": _POSITIVE_INT,
+    "lags": _POSITIVE_INT,
+    "vol_lags": _POSITIVE_INT,
+    "units": _POSITIVE_INT,
+    "dense_units": _POSITIVE_INT,
+    "epochs": _POSITIVE_INT,
+    "batch_size": _POSITIVE_INT,
+    "patience": _POSITIVE_INT,
+    "networks": _POSITIVE_INT,
+    "kernel": _POSITIVE_INT,
+    "filters": _POSITIVE_INT,
+    "n_estimators": _POSITIVE_INT,
+    "max_depth": _POSITIVE_INT,
+    "n_jobs": _POSITIVE_INT,
+    "p": _POSITIVE_INT,
+    "size": _POSITIVE_INT,
+    "repeats": _POSITIVE_INT,
+    "maxit": _POSITIVE_INT,
+    "npaths": _POSITIVE_INT,
+    "calibration_windows": _POSITIVE_INT,
+    "max_horizon": _POSITIVE_INT,
+    "step": _POSITIVE_INT,
+    "refit_every": _POSITIVE_INT,
     "uncertainty_samples": Range(0),
     "seed": Range(0, 2**32 - 1),
     # A learning rate above 1 makes Adam and gradient boosting diverge at once.
     "learning_rate": _UNIT_OPEN,
-    "subsample": _UNIT_OPEN, "colsample_bytree": _UNIT_OPEN,
-    "validation": _FRACTION, "dropout": _FRACTION,
+    "subsample": _UNIT_OPEN,
+    "colsample_bytree": _UNIT_OPEN,
+    "validation": _FRACTION,
+    "dropout": _FRACTION,
     "init_fraction": Range(0, 1, low_open=True, high_open=True),
     "decay": Range(0),
     "changepoint_prior_scale": Range(0, low_open=True),
@@ -103,10 +122,14 @@ class ParamSpec:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly description (for the service and ``models describe``)."""
-        return {"name": self.name, "expects": self.describe(), "default": _jsonable_default(self.default),
-                "minimum": None if self.range is None else self.range.low,
-                "maximum": None if self.range is None else self.range.high,
-                "choices": list(self.choices) if self.choices else None}
+        return {
+            "name": self.name,
+            "expects": self.describe(),
+            "default": _jsonable_default(self.default),
+            "minimum": None if self.range is None else self.range.low,
+            "maximum": None if self.range is None else self.range.high,
+            "choices": list(self.choices) if self.choices else None,
+        }
 
 
 def _jsonable_default(value: Any) -> Any:
@@ -130,8 +153,9 @@ def param_schema(cls: type) -> dict[str, ParamSpec]:
     for p in inspect.signature(cls.__init__).parameters.values():
         if p.name == "self" or p.kind in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL):
             continue
-        out[p.name] = ParamSpec(p.name, hints.get(p.name, inspect.Parameter.empty), p.default,
-                                ranges.get(p.name), CHOICES.get(p.name))
+        out[p.name] = ParamSpec(
+            p.name, hints.get(p.name, inspect.Parameter.empty), p.default, ranges.get(p.name), CHOICES.get(p.name)
+        )
     return out
 
 

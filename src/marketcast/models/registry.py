@@ -14,7 +14,15 @@ from typing import Any, Literal
 
 from marketcast.errors import ModelError
 
-__all__ = ["ModelSpec", "get_model", "configured_model", "configured_models", "model_specs", "parse_model_list", "spec_of"]
+__all__ = [
+    "ModelSpec",
+    "get_model",
+    "configured_model",
+    "configured_models",
+    "model_specs",
+    "parse_model_list",
+    "spec_of",
+]
 
 Target = Literal["price", "volatility"]
 
@@ -33,45 +41,121 @@ class ModelSpec:
 
 _SPECS: tuple[ModelSpec, ...] = (
     # --- price models ---
-    ModelSpec("naive", "price", "marketcast.models.baseline:Naive",
-              "Random walk: every forecast equals the last price (the baseline to beat)."),
-    ModelSpec("sma", "price", "marketcast.models.baseline:SMA",
-              "Simple moving average of the last D prices, applied recursively (VIX paper II.A)."),
-    ModelSpec("lstm", "price", "marketcast.models.neural:LSTMForecaster",
-              "LSTM(128) + dense(64) on 21 lagged closes, recursive (VIX paper II.B, Table I)."),
-    ModelSpec("cnn-lstm", "price", "marketcast.models.neural:CNNLSTMForecaster",
-              "Conv1D 64/128/64 + two BiLSTM(100) on 100-day windows normalised to their first close (Stock-X)."),
-    ModelSpec("window-lstm", "price", "marketcast.models.neural:WindowLSTMForecaster",
-              "Two LSTM(100) layers on 100-day normalised windows (Stock-X's LSTM comparison model)."),
-    ModelSpec("gru", "price", "marketcast.models.neural:GRUForecaster",
-              "Two GRU(100) layers on 100-day normalised windows (Stock-X comparison)."),
-    ModelSpec("lstm-gru", "price", "marketcast.models.neural:LSTMGRUForecaster",
-              "LSTM(100) then GRU(100) on 100-day normalised windows (Stock-X comparison)."),
-    ModelSpec("xgboost", "price", "marketcast.models.boosting:XGBoostForecaster",
-              "Gradient-boosted trees on 100-day normalised windows of lagged closes (Stock-X comparison)."),
-    ModelSpec("prophet", "price", "marketcast.models.prophet:ProphetForecaster",
-              "Facebook Prophet: trend + seasonality curve fit on the closes (VIX paper II.C)."),
-    ModelSpec("har", "price", "marketcast.models.har:HARForecaster",
-              "Heterogeneous autoregression (Corsi 2009) of log prices on day, week and month averages."),
-    ModelSpec("nnar", "price", "marketcast.models.nnar:NNARForecaster",
-              "Neural autoregression, a port of R's forecast::nnetar (20 averaged one-hidden-layer nets)."),
-    ModelSpec("two-lstm", "price", "marketcast.models.two_lstm:TwoLSTM",
-              "Two LSTMs: prices and forecast-error volatility, Student-t intervals (VIX paper II.D, Table IV); 5 of each averaged."),
-    ModelSpec("ensemble", "price", "marketcast.models.ensemble:Ensemble",
-              "Mean of member forecasts at each step; default SMA, LSTM and Prophet (VIX paper Tables II-III)."),
+    ModelSpec(
+        "naive",
+        "price",
+        "marketcast.models.baseline:Naive",
+        "Random walk: every forecast equals the last price (the baseline to beat).",
+    ),
+    ModelSpec(
+        "sma",
+        "price",
+        "marketcast.models.baseline:SMA",
+        "Simple moving average of the last D prices, applied recursively (VIX paper II.A).",
+    ),
+    ModelSpec(
+        "lstm",
+        "price",
+        "marketcast.models.neural:LSTMForecaster",
+        "LSTM(128) + dense(64) on 21 lagged closes, recursive (VIX paper II.B, Table I).",
+    ),
+    ModelSpec(
+        "cnn-lstm",
+        "price",
+        "marketcast.models.neural:CNNLSTMForecaster",
+        "Conv1D 64/128/64 + two BiLSTM(100) on 100-day windows normalised to their first close (Stock-X).",
+    ),
+    ModelSpec(
+        "window-lstm",
+        "price",
+        "marketcast.models.neural:WindowLSTMForecaster",
+        "Two LSTM(100) layers on 100-day normalised windows (Stock-X's LSTM comparison model).",
+    ),
+    ModelSpec(
+        "gru",
+        "price",
+        "marketcast.models.neural:GRUForecaster",
+        "Two GRU(100) layers on 100-day normalised windows (Stock-X comparison).",
+    ),
+    ModelSpec(
+        "lstm-gru",
+        "price",
+        "marketcast.models.neural:LSTMGRUForecaster",
+        "LSTM(100) then GRU(100) on 100-day normalised windows (Stock-X comparison).",
+    ),
+    ModelSpec(
+        "xgboost",
+        "price",
+        "marketcast.models.boosting:XGBoostForecaster",
+        "Gradient-boosted trees on 100-day normalised windows of lagged closes (Stock-X comparison).",
+    ),
+    ModelSpec(
+        "prophet",
+        "price",
+        "marketcast.models.prophet:ProphetForecaster",
+        "Facebook Prophet: trend + seasonality curve fit on the closes (VIX paper II.C).",
+    ),
+    ModelSpec(
+        "har",
+        "price",
+        "marketcast.models.har:HARForecaster",
+        "Heterogeneous autoregression (Corsi 2009) of log prices on day, week and month averages.",
+    ),
+    ModelSpec(
+        "nnar",
+        "price",
+        "marketcast.models.nnar:NNARForecaster",
+        "Neural autoregression, a port of R's forecast::nnetar (20 averaged one-hidden-layer nets).",
+    ),
+    ModelSpec(
+        "two-lstm",
+        "price",
+        "marketcast.models.two_lstm:TwoLSTM",
+        "Two LSTMs: prices and forecast-error volatility, Student-t intervals (VIX paper II.D, Table IV); 5 of each averaged.",
+    ),
+    ModelSpec(
+        "ensemble",
+        "price",
+        "marketcast.models.ensemble:Ensemble",
+        "Mean of member forecasts at each step; default SMA, LSTM and Prophet (VIX paper Tables II-III).",
+    ),
     # --- volatility models (one-step forecasts from windows of log returns) ---
-    ModelSpec("dd-ewma", "volatility", "marketcast.models.ewma:DDEWMA",
-              "Data-driven EWMA of sign-correlation sample volatilities (VIX paper, Algorithm 1)."),
-    ModelSpec("nnar", "volatility", "marketcast.models.nnar:NNARVolatility",
-              "nnetar neural autoregression on the sample volatilities Z_t (VIX paper, Algorithm 2)."),
-    ModelSpec("prophet", "volatility", "marketcast.models.prophet:ProphetVolatility",
-              "Prophet on the sample volatilities Z_t (VIX paper, Algorithm 3)."),
-    ModelSpec("garch", "volatility", "marketcast.models.garch:GARCHVolatility",
-              "GARCH(1,1) with Student-t innovations (arch), the industry baseline."),
-    ModelSpec("gjr-garch", "volatility", "marketcast.models.garch:GJRGARCHVolatility",
-              "GJR-GARCH(1,1,1) with Student-t innovations (arch): asymmetric response to shocks."),
-    ModelSpec("ensemble", "volatility", "marketcast.models.ensemble:VolatilityEnsemble",
-              "Mean of member volatility forecasts; default DD-EWMA, NNAR and Prophet (ENVF, Table V)."),
+    ModelSpec(
+        "dd-ewma",
+        "volatility",
+        "marketcast.models.ewma:DDEWMA",
+        "Data-driven EWMA of sign-correlation sample volatilities (VIX paper, Algorithm 1).",
+    ),
+    ModelSpec(
+        "nnar",
+        "volatility",
+        "marketcast.models.nnar:NNARVolatility",
+        "nnetar neural autoregression on the sample volatilities Z_t (VIX paper, Algorithm 2).",
+    ),
+    ModelSpec(
+        "prophet",
+        "volatility",
+        "marketcast.models.prophet:ProphetVolatility",
+        "Prophet on the sample volatilities Z_t (VIX paper, Algorithm 3).",
+    ),
+    ModelSpec(
+        "garch",
+        "volatility",
+        "marketcast.models.garch:GARCHVolatility",
+        "GARCH(1,1) with Student-t innovations (arch), the industry baseline.",
+    ),
+    ModelSpec(
+        "gjr-garch",
+        "volatility",
+        "marketcast.models.garch:GJRGARCHVolatility",
+        "GJR-GARCH(1,1,1) with Student-t innovations (arch): asymmetric response to shocks.",
+    ),
+    ModelSpec(
+        "ensemble",
+        "volatility",
+        "marketcast.models.ensemble:VolatilityEnsemble",
+        "Mean of member volatility forecasts; default DD-EWMA, NNAR and Prophet (ENVF, Table V).",
+    ),
 )
 
 

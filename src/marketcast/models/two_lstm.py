@@ -60,9 +60,20 @@ class TwoLSTM(Forecaster):
     name = "two-lstm"
     capabilities = Capabilities(recursive=True, stochastic=True, native_intervals=True)
 
-    def __init__(self, lags: int = 21, vol_lags: int = 5, units: int = 128, dense_units: int = 64, epochs: int = 50,
-                 batch_size: int = 32, learning_rate: float = 1e-3, scaling: str = "standard", networks: int = NETWORKS,
-                 seed: int = 0, device: str = "auto"):
+    def __init__(
+        self,
+        lags: int = 21,
+        vol_lags: int = 5,
+        units: int = 128,
+        dense_units: int = 64,
+        epochs: int = 50,
+        batch_size: int = 32,
+        learning_rate: float = 1e-3,
+        scaling: str = "standard",
+        networks: int = NETWORKS,
+        seed: int = 0,
+        device: str = "auto",
+    ):
         self.lags = lags
         self.networks = networks
         self.scaling = scaling
@@ -83,8 +94,9 @@ class TwoLSTM(Forecaster):
 
     def _lstm(self, lags: int, seed: int) -> LSTMForecaster:
         training = replace(TrainingSettings.of(self), seed=seed)  # no validation or early stopping here
-        return LSTMForecaster(lags=lags, units=self.units, dense_units=self.dense_units, scaling=self.scaling,
-                              **training.as_params())
+        return LSTMForecaster(
+            lags=lags, units=self.units, dense_units=self.dense_units, scaling=self.scaling, **training.as_params()
+        )
 
     def _fit(self, y: pd.Series) -> None:
         # One network's last Adam steps leave it biased by a fraction of the error SD (the paper's
@@ -98,15 +110,16 @@ class TwoLSTM(Forecaster):
         self.dof_ = float(t_dof_from_sign_correlation(self.rho_))
         # The training errors' law, kept apart from what condition() recomputes on other data.
         self.error_law_ = {"mean": float(self.errors_.mean()), "rho": self.rho_, "cdf_mean": self.cdf_mean_}
-        self.vol_models_ = [self._lstm(int(self.vol_lags), self._seed_of(i) + 1).fit(self.z_, progress=tick)
-                            for i in range(k)]
+        self.vol_models_ = [
+            self._lstm(int(self.vol_lags), self._seed_of(i) + 1).fit(self.z_, progress=tick) for i in range(k)
+        ]
         self.vol_fitted_ = _mean_series([m.one_step_predictions(self.z_) for m in self.vol_models_]).clip(lower=_TINY)
         self.history_ = self._history()
 
     def _errors_of(self, y: pd.Series) -> None:
         """The price networks' one-step errors on ``y`` and their sample volatilities (steps 1-2)."""
         self.fitted_ = _mean_series([m.one_step_predictions(y) for m in self.price_models_])
-        self.errors_ = (y.iloc[int(self.lags):] - self.fitted_).rename("error")
+        self.errors_ = (y.iloc[int(self.lags) :] - self.fitted_).rename("error")
         e = self.errors_.to_numpy()
         self.cdf_mean_ = float(cdf_at_mean(e))
         self.z_ = pd.Series(sample_volatility(e), index=self.errors_.index, name="z")
@@ -136,14 +149,17 @@ class TwoLSTM(Forecaster):
 
     def n_parameters(self) -> int:
         """Trainable parameters of all the networks: ``networks`` price LSTMs and as many volatility LSTMs."""
-        return self._n_networks() * (self._lstm(int(self.lags), 0).n_parameters()
-                                     + self._lstm(int(self.vol_lags), 0).n_parameters())
+        return self._n_networks() * (
+            self._lstm(int(self.lags), 0).n_parameters() + self._lstm(int(self.vol_lags), 0).n_parameters()
+        )
 
     def describe_network(self) -> str:
         k = self._n_networks()
-        return (f"price LSTM ({k} averaged, {int(self.lags)} lags):\n{self._lstm(int(self.lags), 0).describe_network()}\n"
-                f"volatility LSTM ({k} averaged, {int(self.vol_lags)} lags of Z_t):\n"
-                f"{self._lstm(int(self.vol_lags), 0).describe_network()}")
+        return (
+            f"price LSTM ({k} averaged, {int(self.lags)} lags):\n{self._lstm(int(self.lags), 0).describe_network()}\n"
+            f"volatility LSTM ({k} averaged, {int(self.vol_lags)} lags of Z_t):\n"
+            f"{self._lstm(int(self.vol_lags), 0).describe_network()}"
+        )
 
     def _n_networks(self) -> int:
         if int(self.networks) < 1:
@@ -195,9 +211,12 @@ class TwoLSTM(Forecaster):
         """
         law = self.error_law_
         fitted = _mean_series([m.one_step_predictions(y) for m in self.price_models_])
-        errors = y.iloc[int(self.lags):] - fitted
-        z = pd.Series(sample_volatility(errors.to_numpy(), law["rho"], mean=law["mean"], cdf_mean=law["cdf_mean"]),
-                      index=errors.index, name="z")
+        errors = y.iloc[int(self.lags) :] - fitted
+        z = pd.Series(
+            sample_volatility(errors.to_numpy(), law["rho"], mean=law["mean"], cdf_mean=law["cdf_mean"]),
+            index=errors.index,
+            name="z",
+        )
         sigma = _mean_series([m.one_step_predictions(z) for m in self.vol_models_]).clip(lower=_TINY)
         point = fitted.loc[sigma.index]
         return self._interval_frame(y.loc[sigma.index], point, sigma, levels)
@@ -208,15 +227,31 @@ class TwoLSTM(Forecaster):
 
         e = self.errors_.to_numpy()
         return {
-            "n": int(e.size), "mean": float(e.mean()), "sd": float(e.std(ddof=1)),
-            "skewness": float(stats.skew(e)), "excess_kurtosis": float(stats.kurtosis(e)),
-            "sign_correlation": self.rho_, "dof": self.dof_,
-            "acf1_abs": float(pd.Series(np.abs(e)).autocorr(1)), "acf1_sq": float(pd.Series(e * e).autocorr(1)),
+            "n": int(e.size),
+            "mean": float(e.mean()),
+            "sd": float(e.std(ddof=1)),
+            "skewness": float(stats.skew(e)),
+            "excess_kurtosis": float(stats.kurtosis(e)),
+            "sign_correlation": self.rho_,
+            "dof": self.dof_,
+            "acf1_abs": float(pd.Series(np.abs(e)).autocorr(1)),
+            "acf1_sq": float(pd.Series(e * e).autocorr(1)),
         }
 
     def _get_state(self):
-        arrays, meta = {}, {"rho": self.rho_, "dof": self.dof_, "cdf_mean": self.cdf_mean_, "price": [], "vol": [],
-                            "n_obs": [], "history": getattr(self, "history_", {}), "error_law": self.error_law_}
+        arrays, meta = (
+            {},
+            {
+                "rho": self.rho_,
+                "dof": self.dof_,
+                "cdf_mean": self.cdf_mean_,
+                "price": [],
+                "vol": [],
+                "n_obs": [],
+                "history": getattr(self, "history_", {}),
+                "error_law": self.error_law_,
+            },
+        )
         for i, (pm, vm) in enumerate(zip(self.price_models_, self.vol_models_)):
             for kind, model in (("price", pm), ("vol", vm)):
                 a, m = model._get_state()
@@ -225,17 +260,21 @@ class TwoLSTM(Forecaster):
             meta["n_obs"].append([pm.n_obs_, vm.n_obs_])
         # The in-sample fit (errors, sample volatilities, one-step volatilities) with its dates,
         # so a reloaded model still gives its interval backtest and error statistics.
-        arrays |= {"insample.dates": _ns(self.errors_.index), "insample.fitted": self.fitted_.to_numpy(),
-                   "insample.errors": self.errors_.to_numpy(), "insample.z": self.z_.to_numpy(),
-                   "insample.vol_dates": _ns(self.vol_fitted_.index),
-                   "insample.vol_fitted": self.vol_fitted_.to_numpy()}
+        arrays |= {
+            "insample.dates": _ns(self.errors_.index),
+            "insample.fitted": self.fitted_.to_numpy(),
+            "insample.errors": self.errors_.to_numpy(),
+            "insample.z": self.z_.to_numpy(),
+            "insample.vol_dates": _ns(self.vol_fitted_.index),
+            "insample.vol_fitted": self.vol_fitted_.to_numpy(),
+        }
         return arrays, meta
 
     def _set_state(self, arrays, meta) -> None:
         def restore(kind: str, i: int, lags: int, seed: int):
             model = self._lstm(lags, seed)
             prefix = f"{kind}{i}."
-            model._set_state({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}, meta[kind][i])
+            model._set_state({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}, meta[kind][i])
             return model
 
         k = len(meta["price"])

@@ -157,7 +157,9 @@ class Heatmap:
         self.y = [str(v) for v in self.y]
         self.z = np.asarray(self.z, dtype=np.float64)
         if self.z.shape != (len(self.y), len(self.x)):
-            raise ValueError(f"heatmap '{self.title}': z has shape {self.z.shape}, expected ({len(self.y)}, {len(self.x)})")
+            raise ValueError(
+                f"heatmap '{self.title}': z has shape {self.z.shape}, expected ({len(self.y)}, {len(self.x)})"
+            )
 
     def kinds(self) -> list[str]:
         return ["heatmap"]
@@ -167,14 +169,30 @@ def _heatmap_plotly(chart: Heatmap):
     import plotly.graph_objects as go
 
     n = len(chart.colors)
-    scale = [[i / (n - 1), c] for i, c in enumerate(chart.colors)] if n > 1 else [[0, chart.colors[0]], [1, chart.colors[0]]]
-    fig = go.Figure(go.Heatmap(z=chart.z, x=chart.x, y=chart.y, colorscale=scale, xgap=0, ygap=0,
-                               colorbar={"title": {"text": chart.z_label}},
-                               hovertemplate="%{y} %{x}: %{z}<extra></extra>"))
-    fig.update_layout(title={"text": chart.title, "x": 0.01, "xanchor": "left", "font": {"size": 16}},
-                      template="plotly_white", height=chart.height, margin={"l": 96, "r": 24, "t": 56, "b": 64},
-                      font={"family": "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif",
-                            "size": 11})
+    scale = (
+        [[i / (n - 1), c] for i, c in enumerate(chart.colors)]
+        if n > 1
+        else [[0, chart.colors[0]], [1, chart.colors[0]]]
+    )
+    fig = go.Figure(
+        go.Heatmap(
+            z=chart.z,
+            x=chart.x,
+            y=chart.y,
+            colorscale=scale,
+            xgap=0,
+            ygap=0,
+            colorbar={"title": {"text": chart.z_label}},
+            hovertemplate="%{y} %{x}: %{z}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title={"text": chart.title, "x": 0.01, "xanchor": "left", "font": {"size": 16}},
+        template="plotly_white",
+        height=chart.height,
+        margin={"l": 96, "r": 24, "t": 56, "b": 64},
+        font={"family": "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif", "size": 11},
+    )
     fig.update_xaxes(title_text=chart.x_label)
     fig.update_yaxes(title_text=chart.y_label, autorange="reversed", type="category")
     return fig
@@ -239,27 +257,71 @@ def to_plotly(chart: Chart):
         x = layer.x
         group = f"g{i}"
         if layer.kind == "line":
-            fig.add_trace(go.Scatter(
-                x=x, y=layer.y, name=layer.name, mode="lines", opacity=layer.opacity, showlegend=layer.show_legend,
-                line={"color": layer.color, "width": layer.width, "dash": layer.dash}, legendgroup=group))
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=layer.y,
+                    name=layer.name,
+                    mode="lines",
+                    opacity=layer.opacity,
+                    showlegend=layer.show_legend,
+                    line={"color": layer.color, "width": layer.width, "dash": layer.dash},
+                    legendgroup=group,
+                )
+            )
         elif layer.kind == "scatter":
-            fig.add_trace(go.Scatter(
-                x=x, y=layer.y, name=layer.name, mode="markers", opacity=layer.opacity, showlegend=layer.show_legend,
-                marker={"color": layer.color, "size": layer.size}, legendgroup=group))
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=layer.y,
+                    name=layer.name,
+                    mode="markers",
+                    opacity=layer.opacity,
+                    showlegend=layer.show_legend,
+                    marker={"color": layer.color, "size": layer.size},
+                    legendgroup=group,
+                )
+            )
         elif layer.kind == "band":
             # The lower edge (invisible, no legend entry), then the upper edge filled down to it.
-            fig.add_trace(go.Scatter(
-                x=x, y=layer.lower, name=f"{layer.name} lower", mode="lines", line={"width": 0, "color": layer.color},
-                showlegend=False, legendgroup=group, hovertemplate=f"{layer.name} lower: %{{y:.4g}}<extra></extra>"))
-            fig.add_trace(go.Scatter(
-                x=x, y=layer.upper, name=layer.name, mode="lines", line={"width": 0, "color": layer.color},
-                fill="tonexty", fillcolor=_rgba(layer.color, layer.opacity), showlegend=layer.show_legend,
-                legendgroup=group, hovertemplate=f"{layer.name} upper: %{{y:.4g}}<extra></extra>"))
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=layer.lower,
+                    name=f"{layer.name} lower",
+                    mode="lines",
+                    line={"width": 0, "color": layer.color},
+                    showlegend=False,
+                    legendgroup=group,
+                    hovertemplate=f"{layer.name} lower: %{{y:.4g}}<extra></extra>",
+                )
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=layer.upper,
+                    name=layer.name,
+                    mode="lines",
+                    line={"width": 0, "color": layer.color},
+                    fill="tonexty",
+                    fillcolor=_rgba(layer.color, layer.opacity),
+                    showlegend=layer.show_legend,
+                    legendgroup=group,
+                    hovertemplate=f"{layer.name} upper: %{{y:.4g}}<extra></extra>",
+                )
+            )
         else:
             has_bars = True
-            fig.add_trace(go.Bar(x=[str(v) for v in x.tolist()] if not layer.is_dates else x, y=layer.y,
-                                 name=layer.name, marker={"color": layer.color}, opacity=layer.opacity,
-                                 showlegend=layer.show_legend))
+            fig.add_trace(
+                go.Bar(
+                    x=[str(v) for v in x.tolist()] if not layer.is_dates else x,
+                    y=layer.y,
+                    name=layer.name,
+                    marker={"color": layer.color},
+                    opacity=layer.opacity,
+                    showlegend=layer.show_legend,
+                )
+            )
     fig.update_layout(
         title={"text": chart.title, "x": 0.01, "xanchor": "left", "font": {"size": 16}},
         template="plotly_white",
@@ -316,13 +378,30 @@ def to_png(chart: Chart, path: str | Path, *, dpi: int = 120) -> Path:
         label = layer.name if layer.show_legend else "_nolegend_"
         dates = dates or layer.is_dates
         if layer.kind == "line":
-            ax.plot(layer.x, layer.y, color=layer.color, lw=layer.width, ls=_MPL_DASH[layer.dash], alpha=layer.opacity,
-                    label=label)
+            ax.plot(
+                layer.x,
+                layer.y,
+                color=layer.color,
+                lw=layer.width,
+                ls=_MPL_DASH[layer.dash],
+                alpha=layer.opacity,
+                label=label,
+            )
         elif layer.kind == "scatter":
-            ax.scatter(layer.x, layer.y, color=layer.color, s=layer.size ** 2, alpha=layer.opacity, label=label,
-                       zorder=3, linewidths=0)
+            ax.scatter(
+                layer.x,
+                layer.y,
+                color=layer.color,
+                s=layer.size**2,
+                alpha=layer.opacity,
+                label=label,
+                zorder=3,
+                linewidths=0,
+            )
         elif layer.kind == "band":
-            ax.fill_between(layer.x, layer.lower, layer.upper, color=layer.color, alpha=layer.opacity, lw=0, label=label)
+            ax.fill_between(
+                layer.x, layer.lower, layer.upper, color=layer.color, alpha=layer.opacity, lw=0, label=label
+            )
         else:
             k = bar_layers.index(layer)
             width = 0.8 / n_bars
@@ -407,8 +486,13 @@ def _pct(level: float) -> str:
 # --------------------------------------------------------------------------- builders
 
 
-def fan_chart(forecast_frame: pd.DataFrame, history: pd.Series | None = None, *, model: str | None = None,
-              history_tail: int | None = 120) -> Chart:
+def fan_chart(
+    forecast_frame: pd.DataFrame,
+    history: pd.Series | None = None,
+    *,
+    model: str | None = None,
+    history_tail: int | None = 120,
+) -> Chart:
     """Point forecast with nested central intervals as a fan, widest (lightest) band first.
 
     ``forecast_frame`` has ``date, model, point, lower_90, upper_90, ...`` and optionally
@@ -435,15 +519,24 @@ def fan_chart(forecast_frame: pd.DataFrame, history: pd.Series | None = None, *,
         h = history.sort_index()
         h = h[h.index < pd.Timestamp(x[0])] if len(x) else h
         if history_tail is not None:
-            h = h.iloc[-int(history_tail):]
+            h = h.iloc[-int(history_tail) :]
         if len(h):
             layers.append(Layer("line", "history", _dates(h.index), h.to_numpy(dtype=float), color=ACTUAL, width=1.4))
     n = len(levels)
     for i, (level, tag) in enumerate(levels):
         # widest band lightest; stacked translucent bands darken towards the centre
         opacity = round(0.12 + 0.10 * i / max(n - 1, 1), 3)
-        layers.append(Layer("band", f"{_pct(level)} interval", x, lower=frame[f"lower_{tag}"], upper=frame[f"upper_{tag}"],
-                            color=color, opacity=opacity))
+        layers.append(
+            Layer(
+                "band",
+                f"{_pct(level)} interval",
+                x,
+                lower=frame[f"lower_{tag}"],
+                upper=frame[f"upper_{tag}"],
+                color=color,
+                opacity=opacity,
+            )
+        )
     layers.append(Layer("line", f"{name} point forecast", x, frame["point"], color=color, width=2.2))
     if "actual" in frame:
         actual = frame["actual"].to_numpy(dtype=float)
@@ -480,8 +573,11 @@ def backtest_forecasts(forecasts: pd.DataFrame, slice_number: int) -> Chart:
     rows = forecasts[forecasts["slice"] == slice_number]
     if rows.empty:
         have = sorted(set(forecasts["slice"].tolist()))
-        raise DataError(f"backtest forecasts: no slice {slice_number} (slices {have[0]}..{have[-1]})" if have
-                        else "backtest forecasts: no rows")
+        raise DataError(
+            f"backtest forecasts: no slice {slice_number} (slices {have[0]}..{have[-1]})"
+            if have
+            else "backtest forecasts: no rows"
+        )
     rows = rows.sort_values("date", kind="stable")
     actual = rows.drop_duplicates("date")
     layers = [Layer("line", "actual", _dates(actual["date"]), actual["actual"], color=ACTUAL, width=2.0)]
@@ -501,13 +597,23 @@ def volatility_chart(vol: pd.DataFrame) -> Chart:
     realised = realised[np.isfinite(realised["abs_return"].to_numpy(dtype=float))]
     layers = []
     if len(realised):
-        layers.append(Layer("scatter", "|return| (realised)", _dates(realised["date"]), realised["abs_return"],
-                            color=MUTED, size=4, opacity=0.8))
+        layers.append(
+            Layer(
+                "scatter",
+                "|return| (realised)",
+                _dates(realised["date"]),
+                realised["abs_return"],
+                color=MUTED,
+                size=4,
+                opacity=0.8,
+            )
+        )
     for m, color in _colors(_models(vol)).items():
         r = vol[vol["model"].astype(str) == m]
         layers.append(Layer("line", f"{m} volatility", _dates(r["date"]), r["volatility"], color=color, width=2.0))
-    return Chart("One-day-ahead volatility forecasts vs realised |log return|", "date", "daily log-return volatility",
-                 layers)
+    return Chart(
+        "One-day-ahead volatility forecasts vs realised |log return|", "date", "daily log-return volatility", layers
+    )
 
 
 def var_breaches(rows: pd.DataFrame) -> np.ndarray:
@@ -540,15 +646,30 @@ def var_chart(vol: pd.DataFrame, model: str) -> Chart:
     level = f"{(1 - tail) * 100:g}% " if math.isfinite(tail) else ""
     layers = [Layer("line", "return (realised)", x[known], ret[known], color=MUTED, width=1.2)]
     if "cvar" in rows:
-        layers.append(Layer("line", f"{level}CVaR threshold", x, -rows["cvar"].to_numpy(dtype=float) / notional,
-                            color=color, dash="dash", width=1.4, opacity=0.85))
-    layers.append(Layer("line", f"{level}VaR threshold", x, -rows["var"].to_numpy(dtype=float) / notional,
-                        color=color, width=2.0))
+        layers.append(
+            Layer(
+                "line",
+                f"{level}CVaR threshold",
+                x,
+                -rows["cvar"].to_numpy(dtype=float) / notional,
+                color=color,
+                dash="dash",
+                width=1.4,
+                opacity=0.85,
+            )
+        )
+    layers.append(
+        Layer("line", f"{level}VaR threshold", x, -rows["var"].to_numpy(dtype=float) / notional, color=color, width=2.0)
+    )
     layers.append(Layer("scatter", "breach", x[breach], ret[breach], color=BREACH, size=8))
     k, n = int(breach.sum()), int(known.sum())
     expected = f", expected {tail * n:.1f}" if math.isfinite(tail) else ""
-    return Chart(f"{model}: {level}VaR, {k} breach{'es' if k != 1 else ''} in {n} days{expected}", "date",
-                 "daily log return", layers)
+    return Chart(
+        f"{model}: {level}VaR, {k} breach{'es' if k != 1 else ''} in {n} days{expected}",
+        "date",
+        "daily log return",
+        layers,
+    )
 
 
 _METRIC_LABEL = {"loss": "loss (MSE)", "mae": "MAE"}
@@ -587,8 +708,16 @@ def training_curves(history, metric: str = "loss") -> Chart:
         layers.append(Layer("line", f"{prefix}training {metric}", rows["epoch"].to_numpy(), rows[metric], color=color))
         val = f"val_{metric}"
         if val in rows and np.isfinite(rows[val].to_numpy(dtype=float)).any():
-            layers.append(Layer("line", f"{prefix}validation {metric}", rows["epoch"].to_numpy(), rows[val],
-                                color=color, dash="dash"))
+            layers.append(
+                Layer(
+                    "line",
+                    f"{prefix}validation {metric}",
+                    rows["epoch"].to_numpy(),
+                    rows[val],
+                    color=color,
+                    dash="dash",
+                )
+            )
     values = np.concatenate([layer.y[np.isfinite(layer.y)] for layer in layers]) if layers else np.empty(0)
     positive = values[values > 0]
     y_log = bool(positive.size == values.size and positive.size and positive.max() / positive.min() > 100)
@@ -599,7 +728,12 @@ def training_curves(history, metric: str = "loss") -> Chart:
 def predicted_vs_actual(dates, actual, predicted, title: str) -> Chart:
     """Actual and predicted values over time, two lines (Fig. 8-9, Stock-X paper)."""
     x = _dates(dates)
-    return Chart(title, "date", "price", [
-        Layer("line", "actual", x, actual, color=ACTUAL, width=1.8),
-        Layer("line", "predicted", x, predicted, color=PALETTE[1], width=1.8),
-    ])
+    return Chart(
+        title,
+        "date",
+        "price",
+        [
+            Layer("line", "actual", x, actual, color=ACTUAL, width=1.8),
+            Layer("line", "predicted", x, predicted, color=PALETTE[1], width=1.8),
+        ],
+    )

@@ -20,8 +20,16 @@ import pandas as pd
 from marketcast.errors import DataError
 from marketcast.report.charts import Chart
 
-__all__ = ["Section", "render_html", "check_report_path", "check_png_dir", "markdown_html", "table_html",
-           "format_cell", "slugify"]
+__all__ = [
+    "Section",
+    "render_html",
+    "check_report_path",
+    "check_png_dir",
+    "markdown_html",
+    "table_html",
+    "format_cell",
+    "slugify",
+]
 
 #: Rows shown per table; longer tables show their first rows and say how many there are.
 MAX_TABLE_ROWS = 250
@@ -142,16 +150,19 @@ def table_html(caption: str, frame: pd.DataFrame, *, max_rows: int = MAX_TABLE_R
     shown = frame.iloc[:max_rows]
     note = f" (first {max_rows} of {len(frame)} rows)" if len(frame) > max_rows else ""
     numeric = [frame[c].dtype.kind in "fiuc" for c in frame.columns]
-    head = "".join(f'<th class="{"num" if n else "txt"}">{html.escape(str(c))}</th>' for c, n in zip(frame.columns, numeric))
+    head = "".join(
+        f'<th class="{"num" if n else "txt"}">{html.escape(str(c))}</th>' for c, n in zip(frame.columns, numeric)
+    )
     rows = []
     for row in shown.itertuples(index=False):
         cells = "".join(
-            f'<td class="{"num" if n else "txt"}">{html.escape(format_cell(v))}</td>'
-            for v, n in zip(row, numeric)
+            f'<td class="{"num" if n else "txt"}">{html.escape(format_cell(v))}</td>' for v, n in zip(row, numeric)
         )
         rows.append(f"<tr>{cells}</tr>")
-    return (f'<div class="table-wrap"><p class="caption">{_inline(caption)}{html.escape(note)}</p>'
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+    return (
+        f'<div class="table-wrap"><p class="caption">{_inline(caption)}{html.escape(note)}</p>'
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 # --------------------------------------------------------------------------- page
@@ -219,8 +230,14 @@ def render_html(title: str, sections: Sequence[Section], path: str | Path, png_d
         for chart in section.charts:
             slug = slugify(chart.title, slugs)
             fig = to_plotly(chart)
-            div = fig.to_html(full_html=False, include_plotlyjs=False, include_mathjax=False, div_id=f"chart-{slug}",
-                              config={"displaylogo": False, "responsive": True}, default_height="440px")
+            div = fig.to_html(
+                full_html=False,
+                include_plotlyjs=False,
+                include_mathjax=False,
+                div_id=f"chart-{slug}",
+                config={"displaylogo": False, "responsive": True},
+                default_height="440px",
+            )
             parts.append(f'<figure class="chart" data-chart="{slug}">{div}</figure>')
             if pngs is not None:
                 to_png(chart, pngs / f"{slug}.png")

@@ -58,8 +58,10 @@ def classify(frame: pd.DataFrame, source: str = "results") -> str:
     expected = "; ".join(f"{k}: {', '.join(v)}" for k, v in KINDS.items())
     if len(have) >= 2 and len(have) > len(KINDS[best]) // 2:
         missing = [c for c in KINDS[best] if c not in cols]
-        raise DataError(f"{source}: looks like {best} results but lacks column(s) {', '.join(missing)} "
-                        f"(expected {', '.join(KINDS[best])})")
+        raise DataError(
+            f"{source}: looks like {best} results but lacks column(s) {', '.join(missing)} "
+            f"(expected {', '.join(KINDS[best])})"
+        )
     shown = ", ".join(map(str, list(frame.columns)[:12])) + (", ..." if len(frame.columns) > 12 else "")
     raise DataError(f"{source}: unrecognised results layout (columns: {shown or 'none'}); expected one of {expected}")
 
@@ -124,8 +126,10 @@ def _read_table(p: Path) -> pd.DataFrame | dict:
         if type(exc).__module__.startswith("pyarrow"):
             raise DataError(f"{p}: cannot read ({exc})") from None
         raise
-    raise DataError(f"{p}: unsupported results format '{p.suffix or '(none)'}' "
-                    "(use .csv, .parquet, .json or a saved model's directory)")
+    raise DataError(
+        f"{p}: unsupported results format '{p.suffix or '(none)'}' "
+        "(use .csv, .parquet, .json or a saved model's directory)"
+    )
 
 
 def _tidy(frame: pd.DataFrame, kind: str, source: str) -> pd.DataFrame:
@@ -177,8 +181,10 @@ def load_results(path: str | Path) -> tuple[str, pd.DataFrame]:
             data = pd.DataFrame({k: v for k, v in data.items() if isinstance(v, list)})
             data.insert(0, "epoch", np.arange(1, len(data) + 1))
         else:
-            raise DataError(f"{p}: JSON object is neither a saved model's model.json nor a training history "
-                            f"(keys: {', '.join(list(map(str, data))[:10])})")
+            raise DataError(
+                f"{p}: JSON object is neither a saved model's model.json nor a training history "
+                f"(keys: {', '.join(list(map(str, data))[:10])})"
+            )
     if data.empty:
         raise DataError(f"{p}: no rows")
     kind = classify(data, source)
@@ -215,14 +221,22 @@ def _volatility_sections(vol: pd.DataFrame, source: str) -> list[Section]:
         tail = float(r["tail"].iloc[0])
         notional = float(r["notional"].iloc[0])
         bt = var_backtest(r["return"].to_numpy(dtype=float), r["var"].to_numpy(dtype=float), tail, notional)
-        rows.append({
-            "model": m, "days": bt.days, "breaches": bt.breaches, "breach rate": bt.breach_rate,
-            "expected rate": tail, "expected breaches": tail * bt.days,
-            "Kupiec p": bt.kupiec_pvalue, "Christoffersen cc p": bt.conditional_coverage_pvalue,
-            "Basel zone": bt.traffic_light,
-            "mean volatility": float(r["volatility"].mean()), "mean VaR": float(r["var"].mean()),
-            "mean CVaR": float(r["cvar"].mean()),
-        })
+        rows.append(
+            {
+                "model": m,
+                "days": bt.days,
+                "breaches": bt.breaches,
+                "breach rate": bt.breach_rate,
+                "expected rate": tail,
+                "expected breaches": tail * bt.days,
+                "Kupiec p": bt.kupiec_pvalue,
+                "Christoffersen cc p": bt.conditional_coverage_pvalue,
+                "Basel zone": bt.traffic_light,
+                "mean volatility": float(r["volatility"].mean()),
+                "mean VaR": float(r["var"].mean()),
+                "mean CVaR": float(r["cvar"].mean()),
+            }
+        )
     table = pd.DataFrame(rows)
     known = vol["return"].notna()
     tails = sorted(set(vol["tail"].astype(float)))
@@ -237,13 +251,18 @@ def _volatility_sections(vol: pd.DataFrame, source: str) -> list[Section]:
         "- Kupiec tests the breach rate, Christoffersen's conditional coverage also their independence; "
         "the Basel zone is read from the binomial probability of the breach count."
     )
-    main = Section(f"Volatility and risk: {source}", text,
-                   charts=[C.volatility_chart(vol)],
-                   tables=[("VaR backtest and mean forecasts per model", table)])
-    var_section = Section(f"VaR breaches: {source}",
-                          "Realised daily log returns against each model's VaR threshold as a return "
-                          "(`-var / notional`, solid) and CVaR (dashed); breaches in red.",
-                          charts=[C.var_chart(vol, m) for m in models])
+    main = Section(
+        f"Volatility and risk: {source}",
+        text,
+        charts=[C.volatility_chart(vol)],
+        tables=[("VaR backtest and mean forecasts per model", table)],
+    )
+    var_section = Section(
+        f"VaR breaches: {source}",
+        "Realised daily log returns against each model's VaR threshold as a return "
+        "(`-var / notional`, solid) and CVaR (dashed); breaches in red.",
+        charts=[C.var_chart(vol, m) for m in models],
+    )
     return [main, var_section]
 
 
@@ -251,10 +270,15 @@ def _score_sections(scores: pd.DataFrame, source: str) -> list[Section]:
     models = _models(scores)
     g = scores.groupby(["model", "horizon"], sort=False)[["rmse", "mae"]]
     mean, sd = g.mean(), g.std(ddof=1)
-    summary = pd.DataFrame({
-        "slices": g.size(), "mean RMSE": mean["rmse"], "SD RMSE": sd["rmse"],
-        "mean MAE": mean["mae"], "SD MAE": sd["mae"],
-    }).reset_index()
+    summary = pd.DataFrame(
+        {
+            "slices": g.size(),
+            "mean RMSE": mean["rmse"],
+            "SD RMSE": sd["rmse"],
+            "mean MAE": mean["mae"],
+            "SD MAE": sd["mae"],
+        }
+    ).reset_index()
     wide = scores.pivot_table(index="slice", columns="model", values=["rmse", "mae"], sort=False)
     per_slice = pd.DataFrame({"slice": wide.index})
     spans = scores.drop_duplicates("slice").set_index("slice")
@@ -272,9 +296,14 @@ def _score_sections(scores: pd.DataFrame, source: str) -> list[Section]:
         "Each model is fitted only on the rows of its slice before the held-out horizon; the mean and "
         "standard deviation (ddof 1) are across slices (Tables II-III of the VIX paper)."
     )
-    return [Section(f"Backtest: {source}", text,
-                    charts=[C.slice_errors(scores, "rmse"), C.slice_errors(scores, "mae")],
-                    tables=[("Mean and SD across slices", summary), ("Per-slice errors", per_slice)])]
+    return [
+        Section(
+            f"Backtest: {source}",
+            text,
+            charts=[C.slice_errors(scores, "rmse"), C.slice_errors(scores, "mae")],
+            tables=[("Mean and SD across slices", summary), ("Per-slice errors", per_slice)],
+        )
+    ]
 
 
 def _backtest_forecast_sections(fc: pd.DataFrame, source: str) -> list[Section]:
@@ -282,20 +311,38 @@ def _backtest_forecast_sections(fc: pd.DataFrame, source: str) -> list[Section]:
 
     slices = sorted(set(fc["slice"].tolist()))
     pick = sorted({slices[int(round(i))] for i in np.linspace(0, len(slices) - 1, min(MAX_SLICE_CHARTS, len(slices)))})
-    per = (fc.groupby(["model", "slice"], sort=False)
-             .apply(lambda r: pd.Series({"rmse": rmse(r["actual"], r["forecast"]), "mae": mae(r["actual"], r["forecast"])}),
-                    include_groups=False)
-             .reset_index())
+    per = (
+        fc.groupby(["model", "slice"], sort=False)
+        .apply(
+            lambda r: pd.Series({"rmse": rmse(r["actual"], r["forecast"]), "mae": mae(r["actual"], r["forecast"])}),
+            include_groups=False,
+        )
+        .reset_index()
+    )
     g = per.groupby("model", sort=False)
-    table = pd.DataFrame({"slices": g.size(), "mean RMSE": g["rmse"].mean(), "SD RMSE": g["rmse"].std(ddof=1),
-                          "mean MAE": g["mae"].mean(), "SD MAE": g["mae"].std(ddof=1)}).reset_index()
+    table = pd.DataFrame(
+        {
+            "slices": g.size(),
+            "mean RMSE": g["rmse"].mean(),
+            "SD RMSE": g["rmse"].std(ddof=1),
+            "mean MAE": g["mae"].mean(),
+            "SD MAE": g["mae"].std(ddof=1),
+        }
+    ).reset_index()
     shown = ", ".join(map(str, pick))
-    text = (f"Backtest forecasts from **{source}**: {len(slices)} slices, models {_code_list(_models(fc))}. "
-            f"Charts for slice{'s' if len(pick) > 1 else ''} {shown}"
-            f"{' (evenly spread over all slices)' if len(pick) < len(slices) else ''}.")
-    return [Section(f"Backtest forecasts: {source}", text,
-                    charts=[C.backtest_forecasts(fc, s) for s in pick],
-                    tables=[("Errors per slice, mean and SD across slices", table)])]
+    text = (
+        f"Backtest forecasts from **{source}**: {len(slices)} slices, models {_code_list(_models(fc))}. "
+        f"Charts for slice{'s' if len(pick) > 1 else ''} {shown}"
+        f"{' (evenly spread over all slices)' if len(pick) < len(slices) else ''}."
+    )
+    return [
+        Section(
+            f"Backtest forecasts: {source}",
+            text,
+            charts=[C.backtest_forecasts(fc, s) for s in pick],
+            tables=[("Errors per slice, mean and SD across slices", table)],
+        )
+    ]
 
 
 def _forecast_sections(fc: pd.DataFrame, source: str) -> list[Section]:
@@ -309,15 +356,22 @@ def _forecast_sections(fc: pd.DataFrame, source: str) -> list[Section]:
         lines = [f"{m} forecast from **{source}**: {len(rows)} business days ({_span(rows['date'])})."]
         if "actual" in rows and rows["actual"].notna().any() and levels:
             known = rows[rows["actual"].notna()]
-            cov = pd.DataFrame([{
-                "level": f"{lv:g}%", "days with actual": len(known),
-                "coverage": coverage(known["actual"], known[f"lower_{tag}"], known[f"upper_{tag}"]),
-                "mean width": mean_width(known[f"lower_{tag}"], known[f"upper_{tag}"]),
-            } for lv, tag in sorted(levels)])
+            cov = pd.DataFrame(
+                [
+                    {
+                        "level": f"{lv:g}%",
+                        "days with actual": len(known),
+                        "coverage": coverage(known["actual"], known[f"lower_{tag}"], known[f"upper_{tag}"]),
+                        "mean width": mean_width(known[f"lower_{tag}"], known[f"upper_{tag}"]),
+                    }
+                    for lv, tag in sorted(levels)
+                ]
+            )
             tables.insert(0, ("Interval coverage on the days with a known actual price", cov))
             lines.append("Black markers are the actual prices where the data has them.")
-        sections.append(Section(f"Forecast: {m} ({source})", "\n\n".join(lines),
-                                charts=[C.fan_chart(fc, model=m)], tables=tables))
+        sections.append(
+            Section(f"Forecast: {m} ({source})", "\n\n".join(lines), charts=[C.fan_chart(fc, model=m)], tables=tables)
+        )
     return sections
 
 
@@ -339,10 +393,15 @@ def _history_sections(hist: pd.DataFrame, source: str) -> list[Section]:
     charts = [C.training_curves(hist, "loss")]
     if "mae" in hist:
         charts.append(C.training_curves(hist, "mae"))
-    text = (f"Training history from **{source}**: loss (MSE) and MAE per epoch on the training batches and, "
-            "where a validation share was held out, on the validation samples (Fig. 6-7 of the Stock-X paper).")
-    return [Section(f"Training history: {source}", text, charts=charts,
-                    tables=[("Final and best epochs", pd.DataFrame(rows))])]
+    text = (
+        f"Training history from **{source}**: loss (MSE) and MAE per epoch on the training batches and, "
+        "where a validation share was held out, on the validation samples (Fig. 6-7 of the Stock-X paper)."
+    )
+    return [
+        Section(
+            f"Training history: {source}", text, charts=charts, tables=[("Final and best epochs", pd.DataFrame(rows))]
+        )
+    ]
 
 
 _BUILDERS = {
@@ -366,8 +425,13 @@ def sections_for(kind: str, frame: pd.DataFrame, *, source: str | None = None) -
     return _BUILDERS[kind](frame, str(source or frame.attrs.get("source") or kind))
 
 
-def build_report(results: Sequence[str | Path | pd.DataFrame], out: str | Path, *, title: str | None = None,
-                 png_dir: str | Path | None = None) -> Path:
+def build_report(
+    results: Sequence[str | Path | pd.DataFrame],
+    out: str | Path,
+    *,
+    title: str | None = None,
+    png_dir: str | Path | None = None,
+) -> Path:
     """Load every results file or saved-model directory (or take result frames), and write one report.
 
     Everything is checked (output path, then each input) before anything is written.

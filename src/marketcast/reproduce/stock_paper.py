@@ -135,7 +135,7 @@ def reproduce_stock_paper(
     series = {name: _load(Path(data_dir), name) for name in config.datasets}
     for name, prices in series.items():
         X, y, base = normalised_windows(prices.to_numpy(), config.window)
-        target_dates = prices.index[config.window:]
+        target_dates = prices.index[config.window :]
         for protocol in PROTOCOLS:
             train, test = split_windows(len(X), protocol, config.window, config.seed)
             shared = overlap_share(train, test, config.window)
@@ -151,13 +151,22 @@ def reproduce_stock_paper(
                 seconds[f"{name}/{protocol}/{model_name}"] = time.perf_counter() - t0
                 scores = point_metrics(y[test], pred)
                 price_rmse = float(np.sqrt(np.mean(((pred - y[test]) * base[test]) ** 2)))
-                rows.append({"dataset": name, "protocol": protocol, "model": model_name, "train_windows": int(train.size),
-                             "test_windows": int(test.size), "test_windows_sharing_days_with_training": shared,
-                             **{k: scores[k] for k in ("mse", "mae", "explained_variance", "r2", "max_error")},
-                             "rmse_price": price_rmse})
+                rows.append(
+                    {
+                        "dataset": name,
+                        "protocol": protocol,
+                        "model": model_name,
+                        "train_windows": int(train.size),
+                        "test_windows": int(test.size),
+                        "test_windows_sharing_days_with_training": shared,
+                        **{k: scores[k] for k in ("mse", "mae", "explained_variance", "r2", "max_error")},
+                        "rmse_price": price_rmse,
+                    }
+                )
                 if model_name == "cnn-lstm":
                     predictions[f"{name}/{protocol}"] = pd.DataFrame(
-                        {"date": target_dates[test], "actual": y[test] * base[test], "predicted": pred * base[test]})
+                        {"date": target_dates[test], "actual": y[test] * base[test], "predicted": pred * base[test]}
+                    )
                 done += 1
                 if progress is not None:
                     progress("models", done, total)
@@ -206,9 +215,16 @@ def finetune_experiment(series: dict[str, pd.Series], config: StockPaperConfig, 
     X1, y1, _ = normalised_windows(series[first].to_numpy(), config.window)
     tr1, te1 = split_windows(len(X1), "chronological", config.window, config.seed)
     model = _model("cnn-lstm", config).fit(series[first].iloc[: tr1[-1] + config.window + 1])
-    rows.append({"step": f"train on {first}", "epochs": config.epochs, "first_epoch_loss": model.history_["loss"][0],
-                 "last_epoch_loss": model.history_["loss"][-1], "test_dataset": first,
-                 "test_mse": float(np.mean((model.predict_windows(X1[te1]) - y1[te1]) ** 2))})
+    rows.append(
+        {
+            "step": f"train on {first}",
+            "epochs": config.epochs,
+            "first_epoch_loss": model.history_["loss"][0],
+            "last_epoch_loss": model.history_["loss"][-1],
+            "test_dataset": first,
+            "test_mse": float(np.mean((model.predict_windows(X1[te1]) - y1[te1]) ** 2)),
+        }
+    )
     folder = Path(model_dir) if model_dir is not None else Path(tempfile.mkdtemp(prefix="stockx-"))
     path = save_model(model, folder / f"cnn-lstm-{first.lower()}", data=series[first])
     reloaded: Any = load_model(path)  # the CNN-LSTM, with its window API
@@ -217,15 +233,29 @@ def finetune_experiment(series: dict[str, pd.Series], config: StockPaperConfig, 
     tr2, te2 = split_windows(len(X2), "chronological", config.window, config.seed)
     before = float(np.mean((reloaded.predict_windows(X2[tr2]) - y2[tr2]) ** 2))
     reloaded.set_params(warm_start=True).fit_windows(X2[tr2], y2[tr2])
-    tuned_hist = reloaded.history_["loss"][-config.epochs:]
-    rows.append({"step": f"reload (bit-identical forecasts: {same}), train again on {second}", "epochs": config.epochs,
-                 "loss_before_training_again": before, "first_epoch_loss": tuned_hist[0],
-                 "last_epoch_loss": tuned_hist[-1], "test_dataset": second,
-                 "test_mse": float(np.mean((reloaded.predict_windows(X2[te2]) - y2[te2]) ** 2))})
+    tuned_hist = reloaded.history_["loss"][-config.epochs :]
+    rows.append(
+        {
+            "step": f"reload (bit-identical forecasts: {same}), train again on {second}",
+            "epochs": config.epochs,
+            "loss_before_training_again": before,
+            "first_epoch_loss": tuned_hist[0],
+            "last_epoch_loss": tuned_hist[-1],
+            "test_dataset": second,
+            "test_mse": float(np.mean((reloaded.predict_windows(X2[te2]) - y2[te2]) ** 2)),
+        }
+    )
     scratch = _model("cnn-lstm", config).fit_windows(X2[tr2], y2[tr2])
-    rows.append({"step": f"from scratch on {second}", "epochs": config.epochs,
-                 "first_epoch_loss": scratch.history_["loss"][0], "last_epoch_loss": scratch.history_["loss"][-1],
-                 "test_dataset": second, "test_mse": float(np.mean((scratch.predict_windows(X2[te2]) - y2[te2]) ** 2))})
+    rows.append(
+        {
+            "step": f"from scratch on {second}",
+            "epochs": config.epochs,
+            "first_epoch_loss": scratch.history_["loss"][0],
+            "last_epoch_loss": scratch.history_["loss"][-1],
+            "test_dataset": second,
+            "test_mse": float(np.mean((scratch.predict_windows(X2[te2]) - y2[te2]) ** 2)),
+        }
+    )
     out = pd.DataFrame(rows)
     out.attrs["reloaded_identical"] = same
     return out
@@ -234,49 +264,86 @@ def finetune_experiment(series: dict[str, pd.Series], config: StockPaperConfig, 
 def summary_markdown(result: StockPaperResult) -> str:
     cfg = result.config
     t2, t3, t4, ft = (result.tables[k] for k in ("table2", "table3", "table4", "finetune"))
-    lines = ["# Reproduction of the Stock-X paper (Aadhitya et al., CNN-LSTM)", "",
-             f"Datasets: {', '.join(cfg.datasets)} (splits and bonus issues adjusted). 100-day windows normalised to "
-             f"their first close; {cfg.epochs} epochs, batch 40, seed {cfg.seed}, 10% of the training windows for "
-             "validation curves.", "",
-             "**The paper's protocol leaks.** It shuffles overlapping windows before an 80/20 split, so test windows "
-             "share 99 of their 100 days with training windows: "]
+    lines = [
+        "# Reproduction of the Stock-X paper (Aadhitya et al., CNN-LSTM)",
+        "",
+        f"Datasets: {', '.join(cfg.datasets)} (splits and bonus issues adjusted). 100-day windows normalised to "
+        f"their first close; {cfg.epochs} epochs, batch 40, seed {cfg.seed}, 10% of the training windows for "
+        "validation curves.",
+        "",
+        "**The paper's protocol leaks.** It shuffles overlapping windows before an 80/20 split, so test windows "
+        "share 99 of their 100 days with training windows: ",
+    ]
     shuffled = t2[(t2.protocol == "shuffled") & (t2.model == "naive")]
-    lines[-1] += (f"{shuffled.test_windows_sharing_days_with_training.mean():.0%} of shuffled test windows share days "
-                  "with the training set, against 0% under our chronological split. Scores under the shuffled "
-                  "protocol measure interpolation between neighbours, not forecasting; the chronological scores are "
-                  "the honest ones, and the naive random walk is the bar to clear.")
-    lines += ["", "## Table III: CNN-LSTM test MSE per dataset (normalised scale)", "",
-              "| dataset | protocol | CNN-LSTM | naive | paper |", "|---|---|---|---|---|"]
+    lines[-1] += (
+        f"{shuffled.test_windows_sharing_days_with_training.mean():.0%} of shuffled test windows share days "
+        "with the training set, against 0% under our chronological split. Scores under the shuffled "
+        "protocol measure interpolation between neighbours, not forecasting; the chronological scores are "
+        "the honest ones, and the naive random walk is the bar to clear."
+    )
+    lines += [
+        "",
+        "## Table III: CNN-LSTM test MSE per dataset (normalised scale)",
+        "",
+        "| dataset | protocol | CNN-LSTM | naive | paper |",
+        "|---|---|---|---|---|",
+    ]
     for r in t3.itertuples():
         lines.append(f"| {r.dataset} | {r.protocol} | {r.mse:.5f} | {r.naive_mse:.5f} | {r.paper_mse} |")
-    lines += ["", "## Table IV: mean test MSE over the datasets, by model", "",
-              "| protocol | model | MSE | MAE | R2 | paper MSE |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Table IV: mean test MSE over the datasets, by model",
+        "",
+        "| protocol | model | MSE | MAE | R2 | paper MSE |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in t4.itertuples():
         paper = "" if not np.isfinite(r.paper_mse) else f"{r.paper_mse}"
         lines.append(f"| {r.protocol} | {r.model} | {r.mse:.5f} | {r.mae:.5f} | {r.r2:.4f} | {paper} |")
     chrono = t4[t4.protocol == "chronological"].set_index("model")
     best = chrono.drop(index="naive").mse.idxmin()
     verdict = "beats" if chrono.mse[best] < chrono.mse["naive"] else "does not beat"
-    lines += ["", f"Chronologically, the best learned model is {best} (MSE {chrono.mse[best]:.5f}), which {verdict} "
-              f"the naive random walk (MSE {chrono.mse['naive']:.5f}).", "",
-              "## Table II: CNN-LSTM scores", "",
-              "| dataset | protocol | MSE | MAE | explained variance | R2 | max error |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"Chronologically, the best learned model is {best} (MSE {chrono.mse[best]:.5f}), which {verdict} "
+        f"the naive random walk (MSE {chrono.mse['naive']:.5f}).",
+        "",
+        "## Table II: CNN-LSTM scores",
+        "",
+        "| dataset | protocol | MSE | MAE | explained variance | R2 | max error |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in t2[t2.model == "cnn-lstm"].itertuples():
-        lines.append(f"| {r.dataset} | {r.protocol} | {r.mse:.5f} | {r.mae:.5f} | {r.explained_variance:.4f} | "
-                     f"{r.r2:.4f} | {r.max_error:.4f} |")
+        lines.append(
+            f"| {r.dataset} | {r.protocol} | {r.mse:.5f} | {r.mae:.5f} | {r.explained_variance:.4f} | "
+            f"{r.r2:.4f} | {r.max_error:.4f} |"
+        )
     p = PAPER_TABLE_II
-    lines += [f"| paper | shuffled | {p['mse']} | {p['mae']} | {p['explained_variance']} | {p['r2']} | {p['max_error']} |",
-              "", "## Save, reload, train again (section IV.C)", ""]
+    lines += [
+        f"| paper | shuffled | {p['mse']} | {p['mae']} | {p['explained_variance']} | {p['r2']} | {p['max_error']} |",
+        "",
+        "## Save, reload, train again (section IV.C)",
+        "",
+    ]
     for r in ft.itertuples():
-        extra = (f", loss on {cfg.finetune_to} before training again {r.loss_before_training_again:.5f}"
-                 if "loss_before_training_again" in ft.columns and np.isfinite(r.loss_before_training_again) else "")
-        lines.append(f"- {r.step}: training loss {r.first_epoch_loss:.5f} -> {r.last_epoch_loss:.5f}{extra}; "
-                     f"test MSE on {r.test_dataset} {r.test_mse:.5f}")
+        extra = (
+            f", loss on {cfg.finetune_to} before training again {r.loss_before_training_again:.5f}"
+            if "loss_before_training_again" in ft.columns and np.isfinite(r.loss_before_training_again)
+            else ""
+        )
+        lines.append(
+            f"- {r.step}: training loss {r.first_epoch_loss:.5f} -> {r.last_epoch_loss:.5f}{extra}; "
+            f"test MSE on {r.test_dataset} {r.test_mse:.5f}"
+        )
     jump = float(ft.loss_before_training_again.iloc[1]) / float(ft.last_epoch_loss.iloc[0])
-    lines += ["", "The saved model is weights (safetensors) plus JSON; reloading gives "
-              f"{'bit-identical' if ft.attrs.get('reloaded_identical') else 'DIFFERENT'} forecasts. On the second "
-              f"stock the reloaded model's loss starts at {jump:.1f} times its final loss on the first "
-              f"(the paper saw about 0.055 -> 0.153, \"estimated, not accurate\"), and after training again its test "
-              f"MSE is {ft.test_mse.iloc[1]:.5f} against {ft.test_mse.iloc[2]:.5f} when trained from scratch for as many "
-              "epochs.", ""]
+    lines += [
+        "",
+        "The saved model is weights (safetensors) plus JSON; reloading gives "
+        f"{'bit-identical' if ft.attrs.get('reloaded_identical') else 'DIFFERENT'} forecasts. On the second "
+        f"stock the reloaded model's loss starts at {jump:.1f} times its final loss on the first "
+        f'(the paper saw about 0.055 -> 0.153, "estimated, not accurate"), and after training again its test '
+        f"MSE is {ft.test_mse.iloc[1]:.5f} against {ft.test_mse.iloc[2]:.5f} when trained from scratch for as many "
+        "epochs.",
+        "",
+    ]
     return "\n".join(lines) + "\n"

@@ -43,8 +43,12 @@ VOL_MODELS = ("dd-ewma", "nnar", "prophet", "ensemble", "garch")
 LEVELS = (0.9, 0.95, 0.99)
 #: The paper's Table V model columns, by our model name.
 _PAPER_VOL = {"dd-ewma": "dd", "nnar": "nn", "prophet": "pp", "ensemble": "en"}
-_PAPER_VOL_V = {"dd-ewma": ("ddvf", "dd_rmse", "dd_time"), "nnar": ("nvf", "nn_rmse", "nn_time"),
-                "prophet": ("pvf", "pp_rmse", "pp_time"), "ensemble": ("envf", None, None)}
+_PAPER_VOL_V = {
+    "dd-ewma": ("ddvf", "dd_rmse", "dd_time"),
+    "nnar": ("nvf", "nn_rmse", "nn_time"),
+    "prophet": ("pvf", "pp_rmse", "pp_time"),
+    "ensemble": ("envf", None, None),
+}
 
 
 @dataclass(frozen=True)
@@ -89,32 +93,48 @@ def _point_models(seed: int, epochs: int):
     from marketcast.models.prophet import ProphetForecaster
 
     lstm: dict[str, Any] = {"epochs": epochs} if epochs != 50 else {}
-    return ["sma", LSTMForecaster(seed=seed, **lstm), ProphetForecaster(seed=seed),
-            Ensemble(seed=seed, member_params={"lstm": lstm} if lstm else None), "naive"]
+    return [
+        "sma",
+        LSTMForecaster(seed=seed, **lstm),
+        ProphetForecaster(seed=seed),
+        Ensemble(seed=seed, member_params={"lstm": lstm} if lstm else None),
+        "naive",
+    ]
 
 
-def point_table(prices: pd.Series, horizon: int, config: VixPaperConfig, tick=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def point_table(
+    prices: pd.Series, horizon: int, config: VixPaperConfig, tick=None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table II (horizon 21) or III (horizon 5): per-slice RMSE/MAE, then mean and SD rows.
 
     Returns the table and the per-seed forecasts of every slice (for the report).
     """
     runs, forecasts = [], []
     for seed in config.seeds:
-        res = backtest(prices, _point_models(seed, config.lstm_epochs), horizon=horizon, progress=tick, **VIX_PAPER_SLICES)
+        res = backtest(
+            prices, _point_models(seed, config.lstm_epochs), horizon=horizon, progress=tick, **VIX_PAPER_SLICES
+        )
         per_slice = res.scores.assign(seed=seed)
         summary = per_slice.groupby("model", sort=False)[["rmse", "mae"]]
         rows = pd.concat([summary.mean().assign(slice="mean"), summary.std(ddof=1).assign(slice="sd")]).reset_index()
-        runs.append(pd.concat([per_slice[["slice", "model", "rmse", "mae"]].astype({"slice": str}), rows], ignore_index=True))
+        runs.append(
+            pd.concat([per_slice[["slice", "model", "rmse", "mae"]].astype({"slice": str}), rows], ignore_index=True)
+        )
         forecasts.append(res.forecasts.assign(seed=seed))
     table = _seed_stats(runs, ["slice", "model"], ["rmse", "mae"])
     printed: dict[str, Any] = paper.TABLE_II if horizon == 21 else paper.TABLE_III
-    lookup = {str(i + 1): row for i, row in enumerate(printed["slices"])} | {"mean": printed["mean"], "sd": printed["sd"]}
+    lookup = {str(i + 1): row for i, row in enumerate(printed["slices"])} | {
+        "mean": printed["mean"],
+        "sd": printed["sd"],
+    }
     table["paper_rmse"] = [lookup[s].get(f"{m}_rmse", np.nan) for s, m in zip(table.slice, table.model)]
     table["paper_mae"] = [lookup[s].get(f"{m}_mae", np.nan) for s, m in zip(table.slice, table.model)]
     table["seeds"] = len(config.seeds)
     order = {m: i for i, m in enumerate(POINT_MODELS)}
     slice_order = {str(i): i for i in range(1, 15)} | {"mean": 15, "sd": 16}
-    table = table.sort_values(by=["slice", "model"], key=lambda c: c.map(slice_order) if c.name == "slice" else c.map(order))
+    table = table.sort_values(
+        by=["slice", "model"], key=lambda c: c.map(slice_order) if c.name == "slice" else c.map(order)
+    )
     cols = ["slice", "model", "rmse", "mae", "rmse_sd", "mae_sd", "seeds", "paper_rmse", "paper_mae"]
     return table[cols].reset_index(drop=True), pd.concat(forecasts, ignore_index=True)
 
@@ -159,8 +179,16 @@ def earlier_origins_table(prices: pd.Series, horizon: int, tick=None) -> pd.Data
     slices = earlier_slices(prices.index)
     if slices < 2:
         return pd.DataFrame(columns=["slice", "model", "rmse", "mae", "horizon"])
-    res = backtest(prices, ["sma", "har", "naive"], horizon=horizon, window=VIX_PAPER_SLICES["window"],
-                   start=EARLIER_START, step=VIX_PAPER_SLICES["step"], slices=slices, progress=tick)
+    res = backtest(
+        prices,
+        ["sma", "har", "naive"],
+        horizon=horizon,
+        window=VIX_PAPER_SLICES["window"],
+        start=EARLIER_START,
+        step=VIX_PAPER_SLICES["step"],
+        slices=slices,
+        progress=tick,
+    )
     return _slices_with_summary(res.scores).assign(horizon=horizon)
 
 
@@ -172,10 +200,16 @@ def seed_average_table(forecasts: pd.DataFrame, models=("lstm", "ensemble")) -> 
     """
     f = forecasts[forecasts.model.isin(models)]
     k = f.seed.nunique()
-    mean = f.groupby(["slice", "model", "step"], sort=False).agg(actual=("actual", "first"), forecast=("forecast", "mean"))
+    mean = f.groupby(["slice", "model", "step"], sort=False).agg(
+        actual=("actual", "first"), forecast=("forecast", "mean")
+    )
     err = (mean.forecast - mean.actual).groupby(level=["slice", "model"], sort=False)
-    per_slice = pd.DataFrame({"rmse": err.apply(lambda e: float(np.sqrt(np.mean(e * e)))),
-                              "mae": err.apply(lambda e: float(np.mean(np.abs(e))))}).reset_index()
+    per_slice = pd.DataFrame(
+        {
+            "rmse": err.apply(lambda e: float(np.sqrt(np.mean(e * e)))),
+            "mae": err.apply(lambda e: float(np.mean(np.abs(e)))),
+        }
+    ).reset_index()
     per_slice["model"] = per_slice.model + f" (mean of {k} seeds)"
     g = per_slice.groupby("model", sort=False)[["rmse", "mae"]]
     rows = pd.concat([g.mean().assign(slice="mean"), g.std(ddof=1).assign(slice="sd")]).reset_index()
@@ -216,9 +250,20 @@ def interval_tables(prices: pd.Series, config: VixPaperConfig, tick=None) -> dic
                 tag = f"{level * 100:g}"
                 hit = (frame.actual >= frame[f"lower_{tag}"]) & (frame.actual <= frame[f"upper_{tag}"])
                 lr, p = kupiec_test(int((~hit).sum()), len(hit), 1 - level)
-                backtests.append({"seed": seed, "sample": sample, "level": level, "start": frame.index[0],
-                                  "end": frame.index[-1], "days": len(hit), "coverage": float(hit.mean()),
-                                  "misses": int((~hit).sum()), "kupiec_lr": lr, "kupiec_pvalue": p})
+                backtests.append(
+                    {
+                        "seed": seed,
+                        "sample": sample,
+                        "level": level,
+                        "start": frame.index[0],
+                        "end": frame.index[-1],
+                        "days": len(hit),
+                        "coverage": float(hit.mean()),
+                        "misses": int((~hit).sum()),
+                        "kupiec_lr": lr,
+                        "kupiec_pvalue": p,
+                    }
+                )
         errors.append(pd.DataFrame([{"statistic": k, "value": v} for k, v in model.error_summary().items()]))
     cols = ["point", "sigma_e"] + [f"{side}_{level * 100:g}" for level in LEVELS for side in ("lower", "upper")]
     table = _seed_stats(forecasts, ["day", "date", "price"], cols)
@@ -227,20 +272,34 @@ def interval_tables(prices: pd.Series, config: VixPaperConfig, tick=None) -> dic
     table["share_of_seeds_inside_95"] = inside95.groupby(per_seed.day).mean().to_numpy()
     for key in ("point", "sigma_e", "lower_90", "upper_90", "lower_95", "upper_95", "lower_99", "upper_99"):
         table[f"paper_{key}"] = [row[key] for row in paper.TABLE_IV]
-    table = table[["day", "date", "price"] + cols + [c + "_sd" for c in ("point", "sigma_e")]
-                  + ["share_of_seeds_inside_95"] + [c for c in table.columns if c.startswith("paper_")]]
+    table = table[
+        ["day", "date", "price"]
+        + cols
+        + [c + "_sd" for c in ("point", "sigma_e")]
+        + ["share_of_seeds_inside_95"]
+        + [c for c in table.columns if c.startswith("paper_")]
+    ]
     err = _seed_stats(errors, ["statistic"], ["value"])
     err["paper"] = err.statistic.map(paper.TABLE_IV_ERRORS)
     held = inside95.groupby(per_seed.seed).sum()
     averaged = TwoLSTM(seed=config.seeds[0], epochs=config.lstm_epochs, networks=NETWORKS).fit(train, progress=tick)
-    avg = averaged.predict_interval(5, LEVELS).to_frame().assign(day=np.arange(1, 6), date=dates, price=actual,
-                                                                   seed=config.seeds[0], networks=NETWORKS)
+    avg = (
+        averaged.predict_interval(5, LEVELS)
+        .to_frame()
+        .assign(day=np.arange(1, 6), date=dates, price=actual, seed=config.seeds[0], networks=NETWORKS)
+    )
     avg = avg[["day", "date", "price", "seed", "networks"] + cols]
     if insample is None:
         raise ValueError("the VIX reproduction needs at least one seed")
-    return {"table4": table, "table4_averaged": avg, "table4_backtest": pd.DataFrame(backtests), "table4_errors": err,
-            "table4_seeds": pd.DataFrame({"seed": held.index, "prices_inside_95": held.to_numpy()}),
-            "table4_insample": insample.reset_index(names="date"), "table4_forecasts": per_seed}
+    return {
+        "table4": table,
+        "table4_averaged": avg,
+        "table4_backtest": pd.DataFrame(backtests),
+        "table4_errors": err,
+        "table4_seeds": pd.DataFrame({"seed": held.index, "prices_inside_95": held.to_numpy()}),
+        "table4_insample": insample.reset_index(names="date"),
+        "table4_forecasts": per_seed,
+    }
 
 
 # --- Tables V, VI, VII ------------------------------------------------------------------------
@@ -257,15 +316,25 @@ def volatility_tables(prices: pd.Series, config: VixPaperConfig, tick=None) -> d
     """Tables V-VII for the 21 days of 2021-04-26..2021-05-24, models under every seed."""
     runs = []
     for seed in config.seeds:
-        out = rolling_volatility(prices, window=504, start=TABLE_V_DAYS[0], end=TABLE_V_DAYS[1], models=_vol_models(seed),
-                                 tail=0.05, notional=1000.0, progress=tick)
+        out = rolling_volatility(
+            prices,
+            window=504,
+            start=TABLE_V_DAYS[0],
+            end=TABLE_V_DAYS[1],
+            models=_vol_models(seed),
+            tail=0.05,
+            notional=1000.0,
+            progress=tick,
+        )
         out["day"] = out.groupby("model").cumcount() + 1
         runs.append(out.assign(seed=seed))
     per_seed = pd.concat(runs, ignore_index=True)
     values = ["volatility", "var", "cvar", "mad", "rmse", "seconds"]
     table = _seed_stats(runs, ["day", "date", "model", "abs_return"], values)
     order = {m: i for i, m in enumerate(VOL_MODELS)}
-    table = table.sort_values(["model", "day"], key=lambda c: c.map(order) if c.name == "model" else c).reset_index(drop=True)
+    table = table.sort_values(["model", "day"], key=lambda c: c.map(order) if c.name == "model" else c).reset_index(
+        drop=True
+    )
     v = {row["day"]: row for row in paper.TABLE_V}
     vi = {row["day"]: row for row in paper.TABLE_VI}
     vii = {row["day"]: row for row in paper.TABLE_VII}
@@ -284,8 +353,12 @@ def volatility_tables(prices: pd.Series, config: VixPaperConfig, tick=None) -> d
     t7["paper_mad"] = paper_col(vii, lambda m: f"{_PAPER_VOL[m]}_mad" if m in _PAPER_VOL else None)
     realised = (
         per_seed.assign(sq=(per_seed.volatility - per_seed.abs_return) ** 2)
-        .groupby(["model", "seed"], sort=False).sq.mean().pow(0.5).groupby("model", sort=False)
-        .agg(["mean", "std"]).rename(columns={"mean": "rmse_vs_abs_return", "std": "rmse_vs_abs_return_sd"})
+        .groupby(["model", "seed"], sort=False)
+        .sq.mean()
+        .pow(0.5)
+        .groupby("model", sort=False)
+        .agg(["mean", "std"])
+        .rename(columns={"mean": "rmse_vs_abs_return", "std": "rmse_vs_abs_return_sd"})
         .reset_index()
     )
     return {"table5": t5, "table6": t6, "table7": t7, "table5_accuracy": realised, "table5_runs": per_seed}
@@ -296,8 +369,16 @@ def volatility_tables(prices: pd.Series, config: VixPaperConfig, tick=None) -> d
 
 def var_tables(prices: pd.Series, config: VixPaperConfig, tick=None) -> dict[str, pd.DataFrame]:
     """One-day VaR backtest over ``var_start..var_end`` for every volatility model (first seed)."""
-    vol = rolling_volatility(prices, window=504, start=config.var_start, end=config.var_end,
-                             models=_vol_models(config.seeds[0]), tail=config.tail, notional=config.notional, progress=tick)
+    vol = rolling_volatility(
+        prices,
+        window=504,
+        start=config.var_start,
+        end=config.var_end,
+        models=_vol_models(config.seeds[0]),
+        tail=config.tail,
+        notional=config.notional,
+        progress=tick,
+    )
     vol = vol[vol["return"].notna()]
     rows, dm = [], []
     base = vol[vol.model == "dd-ewma"].set_index("date")
@@ -309,9 +390,22 @@ def var_tables(prices: pd.Series, config: VixPaperConfig, tick=None) -> dict[str
             e_model = (g.volatility - g.abs_return).reindex(base.index)
             e_base = base.volatility - base.abs_return
             stat, p = diebold_mariano(e_model.to_numpy(), e_base.to_numpy())
-            verdict = "equal accuracy" if not p < 0.05 else (f"{model} more accurate" if stat < 0 else "dd-ewma more accurate")
-            dm.append({"model": model, "against": "dd-ewma", "loss": "squared error of volatility vs |return|",
-                       "days": int(len(base)), "statistic": stat, "pvalue": p, "at_5pct": verdict})
+            verdict = (
+                "equal accuracy"
+                if not p < 0.05
+                else (f"{model} more accurate" if stat < 0 else "dd-ewma more accurate")
+            )
+            dm.append(
+                {
+                    "model": model,
+                    "against": "dd-ewma",
+                    "loss": "squared error of volatility vs |return|",
+                    "days": int(len(base)),
+                    "statistic": stat,
+                    "pvalue": p,
+                    "at_5pct": verdict,
+                }
+            )
     return {"var_backtest": pd.DataFrame(rows), "dm_tests": pd.DataFrame(dm), "var_runs": vol}
 
 
@@ -333,8 +427,10 @@ def reproduce_vix_paper(
     if prices.index[0] > pd.Timestamp("2014-01-06") or prices.index[-1] < need:
         from marketcast.errors import DataError
 
-        raise DataError(f"{prices.attrs.get('source', 'data')}: the VIX paper needs closes from 2014 to {need.date()} "
-                        f"(this series covers {prices.index[0].date()}..{prices.index[-1].date()})")
+        raise DataError(
+            f"{prices.attrs.get('source', 'data')}: the VIX paper needs closes from 2014 to {need.date()} "
+            f"(this series covers {prices.index[0].date()}..{prices.index[-1].date()})"
+        )
     from marketcast.models.two_lstm import NETWORKS
 
     n_seeds = len(config.seeds)
@@ -398,14 +494,29 @@ def deterministic_checks(tables: dict[str, pd.DataFrame]) -> list[dict]:
     ]:
         a, b = frame[ours].to_numpy(), frame[theirs].to_numpy()
         same = np.round(a, digits) == np.round(b, digits)
-        checks.append({"what": label, "cells": int(same.size), "equal": int(same.sum()),
-                       "differ": [(int(d), float(x), float(y)) for d, x, y, ok in zip(frame.day, a, b, same) if not ok]})
+        checks.append(
+            {
+                "what": label,
+                "cells": int(same.size),
+                "equal": int(same.sum()),
+                "differ": [(int(d), float(x), float(y)) for d, x, y, ok in zip(frame.day, a, b, same) if not ok],
+            }
+        )
     for name, label in (("table2", "Table II SMA (21-day)"), ("table3", "Table III SMA (5-day)")):
         t = tables[name]
         sma = t[(t.model == "sma") & t.slice.str.isdigit()]
         cells = np.concatenate([np.round(sma.rmse, 4) == sma.paper_rmse, np.round(sma.mae, 4) == sma.paper_mae])
-        differ = [(int(s), float(r), float(p)) for s, r, p in zip(sma.slice, sma.rmse, sma.paper_rmse) if round(r, 4) != p]
-        checks.append({"what": label + " per-slice RMSE and MAE", "cells": int(cells.size), "equal": int(cells.sum()), "differ": differ})
+        differ = [
+            (int(s), float(r), float(p)) for s, r, p in zip(sma.slice, sma.rmse, sma.paper_rmse) if round(r, 4) != p
+        ]
+        checks.append(
+            {
+                "what": label + " per-slice RMSE and MAE",
+                "cells": int(cells.size),
+                "equal": int(cells.sum()),
+                "differ": differ,
+            }
+        )
     return checks
 
 
@@ -426,22 +537,34 @@ def _earlier_origins_lines(t: dict[str, pd.DataFrame]) -> list[str]:
         verdicts.append(f"at {horizon} days {verb} the random walk there")
     if not parts:
         return []
-    return ["", f"Out of the paper's sample, the same models unchanged on the 504-day windows, 64 rows apart, from "
-            f"{EARLIER_START} to the paper's first slice (% = how far the RMSE lies below the random walk's): "
-            + "; ".join(parts) + ". So " + "; ".join(verdicts) + ". A model that wins on the paper's 14 slices "
-            "need not win elsewhere: read the 14-slice ranking with that in mind."]
+    return [
+        "",
+        f"Out of the paper's sample, the same models unchanged on the 504-day windows, 64 rows apart, from "
+        f"{EARLIER_START} to the paper's first slice (% = how far the RMSE lies below the random walk's): "
+        + "; ".join(parts)
+        + ". So "
+        + "; ".join(verdicts)
+        + ". A model that wins on the paper's 14 slices "
+        "need not win elsewhere: read the 14-slice ranking with that in mind.",
+    ]
 
 
 def summary_markdown(result: VixPaperResult) -> str:
     """What matches the paper exactly, what differs and why, and what the paper left out."""
     t = result.tables
     cfg = result.config
-    lines = ["# Reproduction of the VIX paper (Thavaneswaran et al.)", "",
-             f"Data: CBOE VIX daily closes. Stochastic models ran under {len(cfg.seeds)} seed(s) "
-             f"({', '.join(map(str, cfg.seeds))}); their rows give the mean over seeds and its SD. "
-             f"LSTM epochs: {cfg.lstm_epochs} (Table I: 50).", "",
-             "All evaluation is chronological: every model is fitted only on data before the days it forecasts.", "",
-             "## Deterministic columns against the printed digits", ""]
+    lines = [
+        "# Reproduction of the VIX paper (Thavaneswaran et al.)",
+        "",
+        f"Data: CBOE VIX daily closes. Stochastic models ran under {len(cfg.seeds)} seed(s) "
+        f"({', '.join(map(str, cfg.seeds))}); their rows give the mean over seeds and its SD. "
+        f"LSTM epochs: {cfg.lstm_epochs} (Table I: 50).",
+        "",
+        "All evaluation is chronological: every model is fitted only on data before the days it forecasts.",
+        "",
+        "## Deterministic columns against the printed digits",
+        "",
+    ]
     lines += _deterministic_lines(t)
     lines += _point_forecast_lines(t, cfg)
     lines += _interval_lines(t)
@@ -458,36 +581,48 @@ def _deterministic_lines(t: dict[str, pd.DataFrame]) -> list[str]:
         lines.append(f"- {c['what']}: {c['equal']} of {c['cells']} printed values equal.")
         for day, ours, theirs in c["differ"]:
             lines.append(f"  - {'slice' if 'SMA' in c['what'] else 'day'} {day}: ours {ours:.5f}, paper {theirs}")
-    lines += ["", "Why the few differences:",
-              "- Table II's 21-day SMA slice 8 (3.1923 / 2.6825) does not follow from the data; the same slice "
-              "gives 2.2171 / 1.9068, and the 5-day slice 8 of Table III matches exactly. Table II's FE mean and SD "
-              "rows are the mean and SD of its printed slices, so they differ from ours by the same amount.",
-              "- Three VaR/CVaR cells lie within 3e-5 of a rounding boundary: a change of nu in its fifth decimal "
-              "moves them across it. We solve eq. (4) for nu to machine precision. The authors' published R code "
-              "solves it with uniroot(rho*(x-1)*beta(x/2,1/2) - 2*sqrt(x-2), c(2, 15)) at the default tolerance "
-              "(1.2e-4); a port of R's zeroin with that bracket matches 40 of the 42 cells (day 8's VaR and day 14's "
-              "CVaR still differ, and need a nu above the exact root, where that solver lands below it). None of 360 "
-              "variants (two forms of the equation, 45 brackets, 4 tolerances), nor rounding rho or nu to 3-6 "
-              "decimals, matches all 42, so what remains lies outside the solver. The paper's own text gives "
-              "nu = 3.9284 and rho = 0.7041 for the window 2019-05-23..2021-05-21, whose Table VI day-21 VaR and CVaR "
-              "we match with rho = 0.70420 and nu = 3.92983.",
-              "- Sample volatilities use the square root in 2 rho sqrt(F(1-F)) (the paper's printed formula drops it; "
-              "only the square-root form reproduces Tables V-VII).", ""]
+    lines += [
+        "",
+        "Why the few differences:",
+        "- Table II's 21-day SMA slice 8 (3.1923 / 2.6825) does not follow from the data; the same slice "
+        "gives 2.2171 / 1.9068, and the 5-day slice 8 of Table III matches exactly. Table II's FE mean and SD "
+        "rows are the mean and SD of its printed slices, so they differ from ours by the same amount.",
+        "- Three VaR/CVaR cells lie within 3e-5 of a rounding boundary: a change of nu in its fifth decimal "
+        "moves them across it. We solve eq. (4) for nu to machine precision. The authors' published R code "
+        "solves it with uniroot(rho*(x-1)*beta(x/2,1/2) - 2*sqrt(x-2), c(2, 15)) at the default tolerance "
+        "(1.2e-4); a port of R's zeroin with that bracket matches 40 of the 42 cells (day 8's VaR and day 14's "
+        "CVaR still differ, and need a nu above the exact root, where that solver lands below it). None of 360 "
+        "variants (two forms of the equation, 45 brackets, 4 tolerances), nor rounding rho or nu to 3-6 "
+        "decimals, matches all 42, so what remains lies outside the solver. The paper's own text gives "
+        "nu = 3.9284 and rho = 0.7041 for the window 2019-05-23..2021-05-21, whose Table VI day-21 VaR and CVaR "
+        "we match with rho = 0.70420 and nu = 3.92983.",
+        "- Sample volatilities use the square root in 2 rho sqrt(F(1-F)) (the paper's printed formula drops it; "
+        "only the square-root form reproduces Tables V-VII).",
+        "",
+    ]
     return lines
 
 
 def _point_forecast_lines(t: dict[str, pd.DataFrame], cfg: VixPaperConfig) -> list[str]:
     """The summary's Tables II-III: mean RMSEs, the best model against the random walk, earlier origins."""
     lines: list[str] = []
-    lines += ["## Point forecasts (Tables II-III): mean RMSE across the 14 slices", "",
-              "| horizon | model | ours (mean over seeds) | SD over seeds | paper |", "|---|---|---|---|---|"]
+    lines += [
+        "## Point forecasts (Tables II-III): mean RMSE across the 14 slices",
+        "",
+        "| horizon | model | ours (mean over seeds) | SD over seeds | paper |",
+        "|---|---|---|---|---|",
+    ]
     best = {}
     for name, horizon in (("table2", 21), ("table3", 5)):
         rows = t[name][t[name].slice == "mean"]
         for r in rows.itertuples():
             lines.append(f"| {horizon} | {r.model} | {_fmt(r.rmse)} | {_fmt(r.rmse_sd)} | {_fmt(r.paper_rmse)} |")
         extended = t.get(f"{name}_extended")
-        extra = extended[(extended.slice == "mean") & (extended.model != "naive")] if extended is not None else rows.iloc[:0]
+        extra = (
+            extended[(extended.slice == "mean") & (extended.model != "naive")]
+            if extended is not None
+            else rows.iloc[:0]
+        )
         for r in extra.itertuples():
             lines.append(f"| {horizon} | {r.model} (beyond the paper, seed {cfg.seeds[0]}) | {_fmt(r.rmse)} | | |")
         averaged = t.get(f"{name}_seed_mean")
@@ -504,10 +639,12 @@ def _point_forecast_lines(t: dict[str, pd.DataFrame], cfg: VixPaperConfig) -> li
     lines.append("")
     for horizon, (model, rmse, naive, pmodel, prmse, k) in best.items():
         verdict = "beats" if rmse < naive else "does not beat"
-        lines.append(f"- {horizon}-day: our best of {k} models, {model} ({rmse:.4f}), {verdict} the naive random walk "
-                     f"({naive:.4f}): {100 * (naive - rmse) / naive:+.1f}%. The paper's best is {pmodel} "
-                     f"({prmse:.4f}); ours is {100 * (rmse - prmse) / prmse:+.1f}% from it. The paper reports no "
-                     "random-walk baseline, and picking the best of several models on the same 14 slices flatters it.")
+        lines.append(
+            f"- {horizon}-day: our best of {k} models, {model} ({rmse:.4f}), {verdict} the naive random walk "
+            f"({naive:.4f}): {100 * (naive - rmse) / naive:+.1f}%. The paper's best is {pmodel} "
+            f"({prmse:.4f}); ours is {100 * (rmse - prmse) / prmse:+.1f}% from it. The paper reports no "
+            "random-walk baseline, and picking the best of several models on the same 14 slices flatters it."
+        )
     lines += _earlier_origins_lines(t)
     return lines
 
@@ -518,30 +655,50 @@ def _interval_lines(t: dict[str, pd.DataFrame]) -> list[str]:
     iv = t["table4"]
     bt = t["table4_backtest"]
     seeds = t["table4_seeds"]
-    lines += ["", "## Interval forecasts (Table IV)", "",
-              f"Two LSTMs trained on {TABLE_IV_TRAIN[0]}..{TABLE_IV_TRAIN[1]}; intervals use the unit-variance t "
-              "quantile, which is what reproduces Table IV's widths from its sigma column.", "",
-              "| day | date | price | ours point | paper point | ours 95% | paper 95% |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Interval forecasts (Table IV)",
+        "",
+        f"Two LSTMs trained on {TABLE_IV_TRAIN[0]}..{TABLE_IV_TRAIN[1]}; intervals use the unit-variance t "
+        "quantile, which is what reproduces Table IV's widths from its sigma column.",
+        "",
+        "| day | date | price | ours point | paper point | ours 95% | paper 95% |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in iv.itertuples():
-        lines.append(f"| {r.day} | {pd.Timestamp(r.date).date()} | {r.price:.2f} | {r.point:.3f} | {r.paper_point:.3f} | "
-                     f"({r.lower_95:.3f}, {r.upper_95:.3f}) | ({r.paper_lower_95:.3f}, {r.paper_upper_95:.3f}) |")
-    lines += ["", "Prices inside the 95% interval, per seed: "
-              + ", ".join(f"seed {s}: {n} of 5" for s, n in zip(seeds.seed, seeds.prices_inside_95))
-              + " (the paper: 5 of 5). A single LSTM's recursive 5-day path goes up or down with its seed.", ""]
+        lines.append(
+            f"| {r.day} | {pd.Timestamp(r.date).date()} | {r.price:.2f} | {r.point:.3f} | {r.paper_point:.3f} | "
+            f"({r.lower_95:.3f}, {r.upper_95:.3f}) | ({r.paper_lower_95:.3f}, {r.paper_upper_95:.3f}) |"
+        )
+    lines += [
+        "",
+        "Prices inside the 95% interval, per seed: "
+        + ", ".join(f"seed {s}: {n} of 5" for s, n in zip(seeds.seed, seeds.prices_inside_95))
+        + " (the paper: 5 of 5). A single LSTM's recursive 5-day path goes up or down with its seed.",
+        "",
+    ]
     avg = t.get("table4_averaged")
     if avg is not None:
         n_in = int(((avg.price >= avg.lower_95) & (avg.price <= avg.upper_95)).sum())
-        lines += [f"Beyond the paper, marketcast's default two-LSTM averages {int(avg.networks.iloc[0])} networks of each "
-                  f"kind (as R's nnetar averages 20): under seed {int(avg.seed.iloc[0])} its 95% interval holds "
-                  f"{n_in} of 5 prices; points " + ", ".join(f"{v:.3f}" for v in avg.point) + ".", ""]
+        lines += [
+            f"Beyond the paper, marketcast's default two-LSTM averages {int(avg.networks.iloc[0])} networks of each "
+            f"kind (as R's nnetar averages 20): under seed {int(avg.seed.iloc[0])} its 95% interval holds "
+            f"{n_in} of 5 prices; points " + ", ".join(f"{v:.3f}" for v in avg.point) + ".",
+            "",
+        ]
     if "sample" not in bt.columns:
         bt = bt.assign(sample="in-sample (the paper's)")
     for (sample, level), g in bt.groupby(["sample", "level"], sort=False):
-        lines.append(f"- {sample}, one-step {level:.0%} intervals, {g.start.iloc[0].date()}..{g.end.iloc[0].date()} "
-                     f"({int(g.days.iloc[0])} days): coverage {g.coverage.mean():.1%} (SD over seeds "
-                     f"{g.coverage.std(ddof=1) if len(g) > 1 else 0:.1%}), Kupiec p-value {g.kupiec_pvalue.mean():.3f}")
-    lines += ["", "The paper's backtest scores its networks on the rows they were trained on. The out-of-sample rows keep "
-              "the networks and the training errors' t law fixed and score each later day from the prices before it."]
+        lines.append(
+            f"- {sample}, one-step {level:.0%} intervals, {g.start.iloc[0].date()}..{g.end.iloc[0].date()} "
+            f"({int(g.days.iloc[0])} days): coverage {g.coverage.mean():.1%} (SD over seeds "
+            f"{g.coverage.std(ddof=1) if len(g) > 1 else 0:.1%}), Kupiec p-value {g.kupiec_pvalue.mean():.3f}"
+        )
+    lines += [
+        "",
+        "The paper's backtest scores its networks on the rows they were trained on. The out-of-sample rows keep "
+        "the networks and the training errors' t law fixed and score each later day from the prices before it.",
+    ]
     return lines
 
 
@@ -549,22 +706,41 @@ def _volatility_lines(t: dict[str, pd.DataFrame], cfg: VixPaperConfig) -> list[s
     """The summary's Tables V-VII: accuracy, speed, the VaR backtest and Diebold-Mariano tests."""
     lines: list[str] = []
     acc = t["table5_accuracy"]
-    lines += ["", "## Volatility and risk (Tables V-VII)", "",
-              "RMSE of each day's volatility forecast against the realised |return| over the 21 days:", "",
-              "| model | RMSE vs abs(return) | SD over seeds |", "|---|---|---|"]
+    lines += [
+        "",
+        "## Volatility and risk (Tables V-VII)",
+        "",
+        "RMSE of each day's volatility forecast against the realised |return| over the 21 days:",
+        "",
+        "| model | RMSE vs abs(return) | SD over seeds |",
+        "|---|---|---|",
+    ]
     for r in acc.itertuples():
         lines.append(f"| {r.model} | {_fmt(r.rmse_vs_abs_return)} | {_fmt(r.rmse_vs_abs_return_sd)} |")
     t5 = t["table5"]
     speed = t5.groupby("model", sort=False)[["seconds", "paper_seconds"]].mean()
-    lines += ["", "Seconds per forecast (ours on this machine; the paper's R):", "", "| model | ours | paper |", "|---|---|---|"]
+    lines += [
+        "",
+        "Seconds per forecast (ours on this machine; the paper's R):",
+        "",
+        "| model | ours | paper |",
+        "|---|---|---|",
+    ]
     for model, r in speed.iterrows():
         lines.append(f"| {model} | {r.seconds:.4f} | {_fmt(r.paper_seconds, 3)} |")
     var = t["var_backtest"]
-    lines += ["", f"## VaR backtest {cfg.var_start}..{cfg.var_end} (5% tail, what the paper left out)", "",
-              "| model | days | breaches | rate | Kupiec p | Christoffersen cc p | Basel |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"## VaR backtest {cfg.var_start}..{cfg.var_end} (5% tail, what the paper left out)",
+        "",
+        "| model | days | breaches | rate | Kupiec p | Christoffersen cc p | Basel |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in var.itertuples():
-        lines.append(f"| {r.model} | {r.days} | {r.breaches} | {r.breach_rate:.1%} | {r.kupiec_pvalue:.3f} | "
-                     f"{r.conditional_coverage_pvalue:.3f} | {r.traffic_light} |")
+        lines.append(
+            f"| {r.model} | {r.days} | {r.breaches} | {r.breach_rate:.1%} | {r.kupiec_pvalue:.3f} | "
+            f"{r.conditional_coverage_pvalue:.3f} | {r.traffic_light} |"
+        )
     lines += ["", "Diebold-Mariano tests against DD-EWMA (squared error of the volatility forecast vs |return|):", ""]
     for r in t["dm_tests"].itertuples():
         lines.append(f"- {r.model}: statistic {r.statistic:.3f}, p-value {r.pvalue:.3f}: {r.at_5pct}")

@@ -286,6 +286,8 @@ class JobManager:
         finally:
             conn.close()
             proc.join()
+        if self._closed:  # shutdown() has marked the job and may have closed the store already
+            return
         if outcome and outcome[0] == "result":
             self.store.update(
                 job_id, only_if=("running",), state="succeeded", progress=1.0, finished=_now(), result=outcome[1]

@@ -81,8 +81,10 @@ def connect(engine: Engine, echo: Callable[[str], None]):
         try:
             client = Client(address, timeout="5s", set_as_default=False)
         except (OSError, TimeoutError) as exc:
-            raise DataError(f"--scheduler {engine.scheduler}: cannot reach the scheduler "
-                            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+            raise DataError(
+                f"--scheduler {engine.scheduler}: cannot reach the scheduler "
+                f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+            ) from None
         except ValueError as exc:
             raise DataError(f"--scheduler {engine.scheduler}: not a scheduler address ({exc})") from None
         n = len(client.scheduler_info().get("workers", {}))
@@ -91,26 +93,49 @@ def connect(engine: Engine, echo: Callable[[str], None]):
     n = engine.workers or _cores()
     limit = engine.memory_limit or _memory_limit(n)
     env = dict(THREAD_CAPS)
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=limit,
-                           host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR, env=env)
+    cluster = LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        memory_limit=limit,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        silence_logs=logging.ERROR,
+        env=env,
+    )
     try:
         client = Client(cluster, set_as_default=False)
     except BaseException:
         cluster.close()
         raise
-    echo(f"Dask LocalCluster: {n} worker process{'es' if n != 1 else ''}, 1 thread and "
-         f"{limit / GIB:.1f} GiB each; dashboard {client.dashboard_link}")
+    echo(
+        f"Dask LocalCluster: {n} worker process{'es' if n != 1 else ''}, 1 thread and "
+        f"{limit / GIB:.1f} GiB each; dashboard {client.dashboard_link}"
+    )
     return client, cluster
 
 
 def _failed(spec: AssetSpec, reason: str) -> dict:
-    return {"asset": spec.asset, "source": spec.source, "status": "failed", "reason": reason, "part": None,
-            "worker_pid": None}
+    return {
+        "asset": spec.asset,
+        "source": spec.source,
+        "status": "failed",
+        "reason": reason,
+        "part": None,
+        "worker_pid": None,
+    }
 
 
-def run_assets(specs: Sequence[AssetSpec], settings: RiskSettings, parts_dir: str, engine: Engine, *,
-               progress: Callable[[int], None] | None = None, echo: Callable[[str], None] = lambda s: None,
-               client=None) -> list[dict]:
+def run_assets(
+    specs: Sequence[AssetSpec],
+    settings: RiskSettings,
+    parts_dir: str,
+    engine: Engine,
+    *,
+    progress: Callable[[int], None] | None = None,
+    echo: Callable[[str], None] = lambda s: None,
+    client=None,
+) -> list[dict]:
     """Run :func:`run_asset` for every spec on ``engine``; the summaries in the order of ``specs``."""
     tick = progress or (lambda n=1: None)
     if not specs:
@@ -132,8 +157,9 @@ def run_assets(specs: Sequence[AssetSpec], settings: RiskSettings, parts_dir: st
         from marketcast.universe.settings import settings_hash
 
         keys = [f"marketcast-risk-{spec.asset}-{settings_hash(settings, spec.key())}" for spec in specs]
-        futures = client.map(run_asset, list(specs), settings=settings, parts_dir=str(parts_dir), key=keys,
-                             retries=RETRIES, pure=False)
+        futures = client.map(
+            run_asset, list(specs), settings=settings, parts_dir=str(parts_dir), key=keys, retries=RETRIES, pure=False
+        )
         where = {f.key: i for i, f in enumerate(futures)}
         results: list[dict | None] = [None] * len(specs)
         for fut in as_completed(futures, loop=client.loop):

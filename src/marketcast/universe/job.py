@@ -14,8 +14,17 @@ import pandas as pd
 
 from marketcast.errors import DataError
 from marketcast.universe.engine import Engine, run_assets
-from marketcast.universe.outputs import (OUTPUT_FILES, SURVIVORSHIP, combine_parts, load_weights, portfolio_tables,
-                                         sha256_file, versions, write_json, write_outputs)
+from marketcast.universe.outputs import (
+    OUTPUT_FILES,
+    SURVIVORSHIP,
+    combine_parts,
+    load_weights,
+    portfolio_tables,
+    sha256_file,
+    versions,
+    write_json,
+    write_outputs,
+)
 from marketcast.universe.settings import RiskSettings, settings_hash
 from marketcast.universe.sources import asset_rows, load_constituents, resolve_universe
 
@@ -77,9 +86,11 @@ def _prepare_out(out: Path, key: str, resume: bool) -> Path:
     old = _read_manifest(out)
     if resume:
         if old is not None and old.get("settings_hash") != key:
-            raise DataError(f"--resume: {out} holds a run with other settings "
-                            f"({json.dumps(old.get('settings'), sort_keys=True)}); use the same settings "
-                            "or another --out")
+            raise DataError(
+                f"--resume: {out} holds a run with other settings "
+                f"({json.dumps(old.get('settings'), sort_keys=True)}); use the same settings "
+                "or another --out"
+            )
     out.mkdir(exist_ok=True)
     parts = out / PARTS
     if not resume:
@@ -147,10 +158,17 @@ def risk(
 
         models = parse_model_list(models)
     tails = (tails,) if isinstance(tails, int | float) else tuple(tails)
-    settings = RiskSettings(models=tuple(models), window=int(window), days=int(days), tails=tails,
-                            to=None if to is None else str(pd.Timestamp(to).date()) if not isinstance(to, str) else to,
-                            refit_every=int(refit_every), notional=float(notional), n_sims=int(n_sims),
-                            seed=int(seed)).check()
+    settings = RiskSettings(
+        models=tuple(models),
+        window=int(window),
+        days=int(days),
+        tails=tails,
+        to=None if to is None else str(pd.Timestamp(to).date()) if not isinstance(to, str) else to,
+        refit_every=int(refit_every),
+        notional=float(notional),
+        n_sims=int(n_sims),
+        seed=int(seed),
+    ).check()
     engine = Engine.choose(local=local, workers=workers, scheduler=scheduler)
     if client is not None:
         if local or scheduler is not None or workers is not None:
@@ -176,9 +194,11 @@ def risk(
         weight_source = "equal"
     longest = max(asset_rows(s) for s in specs)
     if longest - 1 < settings.window + settings.days:
-        raise DataError(f"--window {settings.window}: longer than every asset's history (the longest has at most "
-                        f"{max(longest - 1, 0)} returns; a window of {settings.window} before each of "
-                        f"{settings.days} days needs {settings.window + settings.days})")
+        raise DataError(
+            f"--window {settings.window}: longer than every asset's history (the longest has at most "
+            f"{max(longest - 1, 0)} returns; a window of {settings.window} before each of "
+            f"{settings.days} days needs {settings.window + settings.days})"
+        )
     key = settings_hash(settings)
     manifest = {
         "status": "running",

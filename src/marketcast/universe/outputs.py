@@ -15,15 +15,33 @@ from marketcast.errors import DataError
 from marketcast.universe.settings import RiskSettings
 from marketcast.universe.work import ASSET_COLUMNS, read_part
 
-__all__ = ["OUTPUT_FILES", "backtest_table_columns", "FAILURE_COLUMNS", "combine_parts", "load_weights",
-           "portfolio_tables", "write_outputs", "versions", "SURVIVORSHIP"]
+__all__ = [
+    "OUTPUT_FILES",
+    "backtest_table_columns",
+    "FAILURE_COLUMNS",
+    "combine_parts",
+    "load_weights",
+    "portfolio_tables",
+    "write_outputs",
+    "versions",
+    "SURVIVORSHIP",
+]
 
-OUTPUT_FILES = ("assets.parquet", "backtests.csv", "portfolio.parquet", "portfolio_backtests.csv", "failures.csv",
-                "manifest.json", "report.html")
+OUTPUT_FILES = (
+    "assets.parquet",
+    "backtests.csv",
+    "portfolio.parquet",
+    "portfolio_backtests.csv",
+    "failures.csv",
+    "manifest.json",
+    "report.html",
+)
 FAILURE_COLUMNS = ["asset", "source", "reason"]
-SURVIVORSHIP = ("The universe is the list of assets given today (for ../shared/data/sp500, the 2021 S&P 500 "
-                "membership): assets that left the index, were delisted or went bankrupt are missing, so "
-                "backtests over past days have survivorship bias (they see only the survivors).")
+SURVIVORSHIP = (
+    "The universe is the list of assets given today (for ../shared/data/sp500, the 2021 S&P 500 "
+    "membership): assets that left the index, were delisted or went bankrupt are missing, so "
+    "backtests over past days have survivorship bias (they see only the survivors)."
+)
 
 
 def _backtest_columns() -> list[str]:
@@ -36,7 +54,9 @@ def backtest_table_columns() -> list[str]:
     return ["asset", "model", "tail", *_backtest_columns()]
 
 
-def combine_parts(summaries: Sequence[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, list[dict]]:
+def combine_parts(
+    summaries: Sequence[dict],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, list[dict]]:
     """``assets`` rows (with ``dof``), ``backtests``, ``failures``, wide returns and each done asset's metadata."""
     rows, tests, failures, returns, metas = [], [], [], {}, []
     for s in summaries:
@@ -47,8 +67,9 @@ def combine_parts(summaries: Sequence[dict]) -> tuple[pd.DataFrame, pd.DataFrame
         rows.append(frame)
         tests.extend(meta["backtests"])
         r = meta["returns"]
-        returns[meta["asset"]] = pd.Series(np.asarray(r["values"], dtype=np.float64),
-                                           index=pd.DatetimeIndex(r["dates"], name="date"))
+        returns[meta["asset"]] = pd.Series(
+            np.asarray(r["values"], dtype=np.float64), index=pd.DatetimeIndex(r["dates"], name="date")
+        )
         metas.append({k: meta.get(k) for k in ("asset", "source", "checksum", "first", "last")})
     cols = ASSET_COLUMNS + ["dof"]
     assets = pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)
@@ -75,11 +96,15 @@ def load_weights(path: str | Path, assets: Sequence[str]) -> tuple[pd.Series, li
         raise DataError(f"--weights {p.name}: not a readable CSV ({str(exc).splitlines()[0]})") from None
     canon = {str(c).strip().lower().replace(" ", "_"): c for c in raw.columns}
     sym = next((canon[c] for c in ("symbol", "asset", "ticker") if c in canon), None)
-    val = next((canon[c] for c in ("weight", "value", "position", "market_value", "position_value", "amount")
-                if c in canon), None)
+    val = next(
+        (canon[c] for c in ("weight", "value", "position", "market_value", "position_value", "amount") if c in canon),
+        None,
+    )
     if sym is None or val is None:
-        raise DataError(f"--weights {p.name}: needs a symbol column and a weight (or position value) column, "
-                        f"has {', '.join(map(str, raw.columns))}")
+        raise DataError(
+            f"--weights {p.name}: needs a symbol column and a weight (or position value) column, "
+            f"has {', '.join(map(str, raw.columns))}"
+        )
     values = pd.to_numeric(raw[val].str.replace(",", "", regex=False), errors="coerce")
     if values.isna().any():
         i = int(np.flatnonzero(values.isna().to_numpy())[0])
@@ -107,8 +132,9 @@ def portfolio_dates(assets: pd.DataFrame, days: int) -> pd.DatetimeIndex:
     return days_in.append(extra[-1:]) if len(extra) else days_in
 
 
-def portfolio_tables(assets: pd.DataFrame, returns: pd.DataFrame, weights: pd.Series, settings: RiskSettings
-                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def portfolio_tables(
+    assets: pd.DataFrame, returns: pd.DataFrame, weights: pd.Series, settings: RiskSettings
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``portfolio`` rows (:func:`marketcast.portfolio.portfolio_risk`) and their backtests per method and tail."""
     from marketcast.portfolio import PORTFOLIO_COLUMNS, portfolio_risk
     from marketcast.risk_backtests import backtest_var_es
@@ -124,17 +150,31 @@ def portfolio_tables(assets: pd.DataFrame, returns: pd.DataFrame, weights: pd.Se
         vol[model] = m.pivot(index="date", columns="asset", values="volatility").reindex(dates)
         dof[model] = m.pivot(index="date", columns="asset", values="dof").reindex(dates)
     w = weights.reindex(returns.columns).dropna()
-    port = portfolio_risk(returns[w.index], {k: v.reindex(columns=w.index) for k, v in vol.items()}, w,
-                          dates=dates, window=settings.window, tails=settings.tails, notional=settings.notional,
-                          dof={k: v.reindex(columns=w.index) for k, v in dof.items()}, seed=settings.seed)
+    port = portfolio_risk(
+        returns[w.index],
+        {k: v.reindex(columns=w.index) for k, v in vol.items()},
+        w,
+        dates=dates,
+        window=settings.window,
+        tails=settings.tails,
+        notional=settings.notional,
+        dof={k: v.reindex(columns=w.index) for k, v in dof.items()},
+        seed=settings.seed,
+    )
     tests = []
     # No volatility given: the ES p-value simulates each day's t implied by the method's own VaR
     # and ES, a law every method has (HS and FHS have no parametric one).
     for (method, tail), g in port.groupby(["method", "tail"], sort=False):
         g = g.sort_values("date")
-        row = backtest_var_es(g["return"].to_numpy(np.float64), g["var"].to_numpy(np.float64),
-                              g["cvar"].to_numpy(np.float64), tail=float(tail), notional=settings.notional,
-                              n_sims=settings.n_sims, seed=settings.seed)
+        row = backtest_var_es(
+            g["return"].to_numpy(np.float64),
+            g["var"].to_numpy(np.float64),
+            g["cvar"].to_numpy(np.float64),
+            tail=float(tail),
+            notional=settings.notional,
+            n_sims=settings.n_sims,
+            seed=settings.seed,
+        )
         tests.append({"method": method, "tail": float(tail), **row})
     return port, pd.DataFrame(tests, columns=cols)
 

@@ -22,8 +22,15 @@ import pandas as pd
 
 from marketcast.errors import DataError
 
-__all__ = ["AssetSpec", "resolve_universe", "load_asset", "symbol_from_path", "asset_rows", "load_constituents",
-           "PRICE_SUFFIXES"]
+__all__ = [
+    "AssetSpec",
+    "resolve_universe",
+    "load_asset",
+    "symbol_from_path",
+    "asset_rows",
+    "load_constituents",
+    "PRICE_SUFFIXES",
+]
 
 PRICE_SUFFIXES = (".csv", ".txt", ".parquet", ".pq", ".tsv")
 _PANEL_SYMBOL = ("symbol", "ticker", "asset")
@@ -75,8 +82,13 @@ def symbol_from_path(path: str | Path) -> str:
 
 
 def _file_specs(paths: list[Path], what: str) -> list[AssetSpec]:
-    files = sorted({p.resolve() for p in paths if p.is_file() and not p.name.startswith(".")
-                    and p.suffix.lower() in PRICE_SUFFIXES})
+    files = sorted(
+        {
+            p.resolve()
+            for p in paths
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in PRICE_SUFFIXES
+        }
+    )
     if not files:
         raise DataError(f"{what}: no price files ({', '.join(PRICE_SUFFIXES)}) found")
     names = [symbol_from_path(p) for p in files]
@@ -147,7 +159,7 @@ def _list_specs(path: Path) -> list[AssetSpec]:
 def _store_specs(text: str) -> list[AssetSpec]:
     from marketcast.data.store import PriceStore
 
-    store_path = text[len("store:"):].strip() or None
+    store_path = text[len("store:") :].strip() or None
     listing = PriceStore(store_path).list()
     if listing.empty:
         raise DataError(f"{text}: the store holds no series (fetch some with `marketcast data fetch`)")
@@ -209,9 +221,13 @@ def _read_panel(path: str, mtime: float) -> pd.DataFrame:
         raw = pd.read_parquet(p, columns=[sym, date, price])
     else:
         raw = pd.read_csv(p, usecols=[sym, date, price], dtype={sym: str}, sep=None, engine="python")
-    out = pd.DataFrame({"symbol": raw[sym].astype(str).str.strip(),
-                        "date": pd.to_datetime(raw[date], errors="coerce"),
-                        "price": pd.to_numeric(raw[price], errors="coerce")})
+    out = pd.DataFrame(
+        {
+            "symbol": raw[sym].astype(str).str.strip(),
+            "date": pd.to_datetime(raw[date], errors="coerce"),
+            "price": pd.to_numeric(raw[price], errors="coerce"),
+        }
+    )
     return out
 
 

@@ -73,13 +73,23 @@ def compute_asset(spec: AssetSpec, settings: RiskSettings) -> AssetResult:
     returns = log_returns(prices)
     need = settings.window + settings.days
     if len(returns) < need:
-        raise DataError(f"{prices.attrs.get('source', spec.asset)}: {len(returns)} returns up to "
-                        f"{returns.index[-1].date()}, but a window of {settings.window} before each of "
-                        f"{settings.days} days needs {need}")
+        raise DataError(
+            f"{prices.attrs.get('source', spec.asset)}: {len(returns)} returns up to "
+            f"{returns.index[-1].date()}, but a window of {settings.window} before each of "
+            f"{settings.days} days needs {need}"
+        )
     start = returns.index[-settings.days]
     extra = {} if settings.refit_every == 1 else {"refit_every": settings.refit_every}
-    vol = rolling_volatility(prices, window=settings.window, start=start, models=list(settings.models),
-                             tail=settings.tails[0], notional=settings.notional, n_jobs=1, **extra)
+    vol = rolling_volatility(
+        prices,
+        window=settings.window,
+        start=start,
+        models=list(settings.models),
+        tail=settings.tails[0],
+        notional=settings.notional,
+        n_jobs=1,
+        **extra,
+    )
     frames, tests = [], []
     for model in settings.models:
         m = vol[vol["model"] == model]
@@ -89,18 +99,45 @@ def compute_asset(spec: AssetSpec, settings: RiskSettings) -> AssetResult:
         for tail in settings.tails:
             var = np.asarray(value_at_risk(sigma, dof, tail, settings.notional), dtype=np.float64)
             cvar = np.asarray(conditional_value_at_risk(sigma, dof, tail, settings.notional), dtype=np.float64)
-            frames.append(pd.DataFrame({
-                "asset": spec.asset, "date": m["date"].to_numpy(), "model": model, "tail": tail,
-                "volatility": sigma, "var": var, "cvar": cvar, "mad": m["mad"].to_numpy(np.float64),
-                "return": realised, "breach": breaches(realised, var, settings.notional), "dof": dof,
-            }))
-            row = backtest_var_es(realised, var, cvar, tail=tail, notional=settings.notional, volatility=sigma,
-                                  dof=dof, n_sims=settings.n_sims, seed=settings.seed)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "asset": spec.asset,
+                        "date": m["date"].to_numpy(),
+                        "model": model,
+                        "tail": tail,
+                        "volatility": sigma,
+                        "var": var,
+                        "cvar": cvar,
+                        "mad": m["mad"].to_numpy(np.float64),
+                        "return": realised,
+                        "breach": breaches(realised, var, settings.notional),
+                        "dof": dof,
+                    }
+                )
+            )
+            row = backtest_var_es(
+                realised,
+                var,
+                cvar,
+                tail=tail,
+                notional=settings.notional,
+                volatility=sigma,
+                dof=dof,
+                n_sims=settings.n_sims,
+                seed=settings.seed,
+            )
             tests.append({"asset": spec.asset, "model": model, "tail": tail, **row})
     rows = pd.concat(frames, ignore_index=True)
     kept = returns.iloc[-need:]
-    return AssetResult(rows, pd.DataFrame(tests), kept, checksum(spec, prices), str(prices.index[0].date()),
-                       str(prices.index[-1].date()))
+    return AssetResult(
+        rows,
+        pd.DataFrame(tests),
+        kept,
+        checksum(spec, prices),
+        str(prices.index[0].date()),
+        str(prices.index[-1].date()),
+    )
 
 
 # --------------------------------------------------------------------------- parts
@@ -124,12 +161,17 @@ def _write_part(path: Path, rows: pd.DataFrame, meta: dict) -> None:
 
 
 def _empty_rows() -> pd.DataFrame:
-    return pd.DataFrame({
-        "asset": pd.Series(dtype="object"), "date": pd.Series(dtype="datetime64[ns]"),
-        "model": pd.Series(dtype="object"), "tail": pd.Series(dtype="float64"),
-        **{c: pd.Series(dtype="float64") for c in ("volatility", "var", "cvar", "mad", "return")},
-        "breach": pd.Series(dtype="boolean"), "dof": pd.Series(dtype="float64"),
-    })
+    return pd.DataFrame(
+        {
+            "asset": pd.Series(dtype="object"),
+            "date": pd.Series(dtype="datetime64[ns]"),
+            "model": pd.Series(dtype="object"),
+            "tail": pd.Series(dtype="float64"),
+            **{c: pd.Series(dtype="float64") for c in ("volatility", "var", "cvar", "mad", "return")},
+            "breach": pd.Series(dtype="boolean"),
+            "dof": pd.Series(dtype="float64"),
+        }
+    )
 
 
 def read_part(path: str | Path) -> tuple[pd.DataFrame, dict]:
@@ -148,8 +190,14 @@ def read_part_meta(path: str | Path) -> dict:
 
 
 def _summary(meta: dict, path: Path) -> dict:
-    return {"asset": meta["asset"], "source": meta["source"], "status": meta["status"],
-            "reason": meta.get("reason", ""), "part": str(path), "worker_pid": meta.get("pid")}
+    return {
+        "asset": meta["asset"],
+        "source": meta["source"],
+        "status": meta["status"],
+        "reason": meta.get("reason", ""),
+        "part": str(path),
+        "worker_pid": meta.get("pid"),
+    }
 
 
 def _load_libraries(settings: RiskSettings) -> None:
@@ -193,14 +241,22 @@ def run_asset(spec: AssetSpec, settings: RiskSettings, parts_dir: str) -> dict:
         return _summary(meta, path)
     except (OSError, ValueError, ArithmeticError, LookupError) as exc:
         # A data problem no loader check named: one line, and the other assets go on.
-        meta.update(status="failed", reason=f"{spec.asset}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        meta.update(
+            status="failed",
+            reason=f"{spec.asset}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+        )
         _write_part(path, _empty_rows(), meta)
         return _summary(meta, path)
     meta.update(
-        status="done", checksum=res.checksum, first=res.first, last=res.last,
+        status="done",
+        checksum=res.checksum,
+        first=res.first,
+        last=res.last,
         backtests=res.backtests.to_dict(orient="records"),
-        returns={"dates": [d.date().isoformat() for d in res.returns.index],
-                 "values": res.returns.to_numpy(np.float64).tolist()},
+        returns={
+            "dates": [d.date().isoformat() for d in res.returns.index],
+            "values": res.returns.to_numpy(np.float64).tolist(),
+        },
     )
     _write_part(path, res.rows, meta)
     return _summary(meta, path)

@@ -154,9 +154,7 @@ def get_with_retries(
                 elif status in accept_status:
                     return response
                 else:
-                    raise SourceError(
-                        f"{source}: HTTP {status} {response.reason_phrase} from {redact(url, secrets)}"
-                    )
+                    raise SourceError(f"{source}: HTTP {status} {response.reason_phrase} from {redact(url, secrets)}")
             if attempt >= retries:
                 tries = f"{attempt + 1} attempt" + ("s" if attempt else "")
                 if limited:

@@ -55,9 +55,7 @@ def resolve_api_key(explicit: str | None = None) -> str:
         value = os.environ.get(name, "").strip()
         if value:
             return value
-    raise AuthenticationError(
-        f"{SOURCE}: no API key: set {KEY_ENV[0]} (a free key takes a minute at {KEY_URL})"
-    )
+    raise AuthenticationError(f"{SOURCE}: no API key: set {KEY_ENV[0]} (a free key takes a minute at {KEY_URL})")
 
 
 def classify_notice(text: str) -> str:
@@ -123,7 +121,13 @@ def fetch_alphavantage(
     function = "TIME_SERIES_DAILY_ADJUSTED" if adjusted else "TIME_SERIES_DAILY"
     params = {"function": function, "symbol": symbol, "outputsize": outputsize, "datatype": "json", "apikey": key}
     response = get_with_retries(
-        client, BASE_URL, params, source=SOURCE, retries=retries, backoff=backoff, sleep=sleep,
+        client,
+        BASE_URL,
+        params,
+        source=SOURCE,
+        retries=retries,
+        backoff=backoff,
+        sleep=sleep,
         retry_if=_slow_down,
     )
     try:

@@ -83,7 +83,13 @@ def fetch_yahoo(
     }
     url = BASE_URL.format(symbol=quote(symbol, safe=""))
     response = get_with_retries(
-        client, url, params, source=SOURCE, retries=retries, backoff=backoff, sleep=sleep,
+        client,
+        url,
+        params,
+        source=SOURCE,
+        retries=retries,
+        backoff=backoff,
+        sleep=sleep,
         accept_status=(400, 404, 422),
     )
     try:
@@ -181,8 +187,19 @@ def parse_yahoo(payload: Any, *, symbol: str) -> pd.DataFrame:
                 log.warning("%s: %s: %s on %s is outside the bars; ignored", SOURCE, symbol, kind[:-1], day.date())
                 continue
             if frame.index[at] != day:
-                log.warning("%s: %s: %s on %s (no bar that day) placed on %s",
-                            SOURCE, symbol, kind[:-1], day.date(), frame.index[at].date())
+                log.warning(
+                    "%s: %s: %s on %s (no bar that day) placed on %s",
+                    SOURCE,
+                    symbol,
+                    kind[:-1],
+                    day.date(),
+                    frame.index[at].date(),
+                )
             frame.iloc[at, frame.columns.get_loc(column)] = value
-    return frame[[c for c in ("open", "high", "low", "close", "adj_close", "volume", "split_factor", "dividend")
-                  if c in frame.columns]].astype(np.float64)
+    return frame[
+        [
+            c
+            for c in ("open", "high", "low", "close", "adj_close", "volume", "split_factor", "dividend")
+            if c in frame.columns
+        ]
+    ].astype(np.float64)

@@ -182,7 +182,9 @@ class NNARVolatility(VolatilityModel):
     alone (:meth:`fit`) or inside any rolling run.
     """
 
-    capabilities = Capabilities(stochastic=True, split_safe=True, window_parallel=True)  # each window on its own, ~0.2 s
+    capabilities = Capabilities(
+        stochastic=True, split_safe=True, window_parallel=True
+    )  # each window on its own, ~0.2 s
 
     name = "nnar"
 
