@@ -31,6 +31,8 @@ app.add_typer(_reproduce.app, name="reproduce")
 
 __all__ = ["app", "main"]
 
+INTERRUPTED = 130  # the shells' status for a command ended by SIGINT
+
 
 def hoist_global_flags(argv: list[str]) -> list[str]:
     """Move root flags written after the subcommand (``volatility F.csv -q``) in front of it.
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str]) -> int:
     try:
         result = app(args=argv, prog_name="marketcast", standalone_mode=False)
+        if result == INTERRUPTED:  # Typer turns Ctrl-C into a silent return of 130; no command returns it
+            typer.echo("marketcast: interrupted", err=True)
         return result if isinstance(result, int) else 0
     except MarketcastError as exc:
         typer.echo(f"marketcast: error: {exc}", err=True)
@@ -79,7 +83,7 @@ def _run(argv: list[str]) -> int:
         return int(getattr(exc, "exit_code", 0) or 0)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("marketcast: interrupted", err=True)
-        return 130
+        return INTERRUPTED
     except typer.TyperException as exc:  # usage errors: bad option, missing argument
         show = getattr(exc, "show", None)
         if show is not None:
