@@ -145,7 +145,7 @@ class Heatmap:
     title: str
     x_label: str
     y_label: str
-    x: Sequence
+    x: Sequence | np.ndarray
     y: Sequence[str]
     z: np.ndarray
     z_label: str = ""
@@ -244,7 +244,7 @@ def _bar_categories(chart: Chart) -> list:
     return list(cats)
 
 
-def to_plotly(chart: Chart):
+def to_plotly(chart: Chart | Heatmap):
     """The chart as an interactive :class:`plotly.graph_objects.Figure`."""
     import plotly.graph_objects as go
 
@@ -354,7 +354,7 @@ def to_plotly(chart: Chart):
 _MPL_DASH = {"solid": "-", "dash": "--", "dot": ":"}
 
 
-def to_png(chart: Chart, path: str | Path, *, dpi: int = 120) -> Path:
+def to_png(chart: Chart | Heatmap, path: str | Path, *, dpi: int = 120) -> Path:
     """Draw the chart with matplotlib (Agg canvas, no pyplot) and write it atomically as a PNG.
 
     The figure is built on :class:`matplotlib.figure.Figure` with an explicit Agg canvas, so no

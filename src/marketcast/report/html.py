@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from marketcast.errors import DataError
-from marketcast.report.charts import Chart
+from marketcast.report.charts import Chart, Heatmap
 
 __all__ = [
     "Section",
@@ -41,7 +41,7 @@ class Section:
 
     heading: str
     text: str = ""
-    charts: list[Chart] = field(default_factory=list)
+    charts: Sequence[Chart | Heatmap] = field(default_factory=list)
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
 
 

@@ -75,6 +75,8 @@ def connect(engine: Engine, echo: Callable[[str], None]):
         for name in ("distributed", "tornado", "bokeh"):
             logging.getLogger(name).setLevel(logging.ERROR)
     if engine.kind == "scheduler":
+        if not engine.scheduler:
+            raise DataError("--scheduler: empty address")
         address = engine.scheduler
         if "://" not in address:
             address = f"tcp://{address}"
@@ -126,6 +128,10 @@ def _failed(spec: AssetSpec, reason: str) -> dict:
     }
 
 
+def _no_progress(n: int = 1) -> None:
+    pass
+
+
 def run_assets(
     specs: Sequence[AssetSpec],
     settings: RiskSettings,
@@ -137,7 +143,7 @@ def run_assets(
     client=None,
 ) -> list[dict]:
     """Run :func:`run_asset` for every spec on ``engine``; the summaries in the order of ``specs``."""
-    tick = progress or (lambda n=1: None)
+    tick = progress or _no_progress
     if not specs:
         return []
     if engine.kind == "local":

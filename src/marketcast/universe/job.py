@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -181,6 +182,7 @@ def risk(
     specs = resolve_universe(universe)
     names = [s.asset for s in specs]
     weight_note: list[str] = []
+    weight_source: str | dict[str, str]
     if isinstance(weights, pd.Series):
         w = weights.astype(float)
         if not set(w.index) & set(names):
@@ -200,7 +202,7 @@ def risk(
             f"{settings.days} days needs {settings.window + settings.days})"
         )
     key = settings_hash(settings)
-    manifest = {
+    manifest: dict[str, Any] = {
         "status": "running",
         "started": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "universe": str(universe),

@@ -192,7 +192,7 @@ def versions() -> dict:
 
     from marketcast._version import __version__
 
-    out = {"marketcast": __version__, "python": platform.python_version()}
+    out: dict[str, str | None] = {"marketcast": __version__, "python": platform.python_version()}
     for pkg in ("numpy", "pandas", "scipy", "arch", "pyarrow", "dask", "distributed"):
         try:
             out[pkg] = version(pkg)

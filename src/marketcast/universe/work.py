@@ -15,6 +15,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -70,7 +71,7 @@ def compute_asset(spec: AssetSpec, settings: RiskSettings) -> AssetResult:
         prices = prices[prices.index <= pd.Timestamp(settings.to)]
         if len(prices) < 2:
             raise DataError(f"{prices.attrs.get('source', spec.asset)}: no prices up to {settings.to}")
-    returns = log_returns(prices)
+    returns = cast(pd.Series, log_returns(prices))  # a Series in, a Series out
     need = settings.window + settings.days
     if len(returns) < need:
         raise DataError(
@@ -79,7 +80,6 @@ def compute_asset(spec: AssetSpec, settings: RiskSettings) -> AssetResult:
             f"{settings.days} days needs {need}"
         )
     start = returns.index[-settings.days]
-    extra = {} if settings.refit_every == 1 else {"refit_every": settings.refit_every}
     vol = rolling_volatility(
         prices,
         window=settings.window,
@@ -88,7 +88,7 @@ def compute_asset(spec: AssetSpec, settings: RiskSettings) -> AssetResult:
         tail=settings.tails[0],
         notional=settings.notional,
         n_jobs=1,
-        **extra,
+        refit_every=settings.refit_every,
     )
     frames, tests = [], []
     for model in settings.models:
