@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from marketcast.errors import DataError, MarketcastWarning, ModelError
 
@@ -223,8 +223,8 @@ def models(target: str | None = None) -> pd.DataFrame:
             "summary": s.summary,
             **_registered(s.name, s.target).capabilities.as_dict(),
         }
-        for s in model_specs(target)
-    ]  # type: ignore[arg-type]
+        for s in model_specs(cast(Any, target))  # checked against TARGETS by model_specs
+    ]
     return pd.DataFrame(rows, columns=["name", "target", "summary", *Capabilities().as_dict()])
 
 

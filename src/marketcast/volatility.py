@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -200,7 +201,7 @@ def rolling_volatility(
     if isinstance(refit_every, bool) or int(refit_every) != refit_every or refit_every < 1:
         raise DataError(f"--refit-every must be a whole number of days >= 1, got {refit_every}")
     prices = as_series(prices)
-    returns = log_returns(prices)
+    returns = cast(pd.Series, log_returns(prices))  # a Series in, a Series out
     pos, dates = forecast_dates(returns, window, start, end)
     r = returns.to_numpy()
     view = np.lib.stride_tricks.sliding_window_view(r, window)
@@ -239,7 +240,7 @@ def rolling_volatility(
             res = _forecast_windows(model, windows, st, window_dates, jobs)
             cost = (time.perf_counter() - t0) / pos.size
         else:  # an ensemble of members computed already costs what they cost
-            cost = sum(seconds[model_key(m)] for m in model.member_models())
+            cost = sum(seconds[model_key(m)] for m in cast(Any, model).member_models())
         done[model_key(model)] = res.volatility
         seconds[model_key(model)] = cost
         dof = res.dof if res.dof is not None else st.dof

@@ -42,7 +42,8 @@ def hoist_global_flags(argv: list[str]) -> list[str]:
     """
     from marketcast.cli._app import GLOBAL_FLAGS
 
-    front, rest = [], []
+    front: list[str] = []
+    rest: list[str] = []
     for i, token in enumerate(argv):
         if token == "--":
             rest.extend(argv[i:])

@@ -125,13 +125,17 @@ def print_frame(frame, *, title: str | None = None, caption: str | None = None) 
     Console(soft_wrap=False, width=max(natural, Console().width)).print(table)
 
 
+def _no_progress(n: int = 1) -> None:
+    return None
+
+
 @contextlib.contextmanager
 def progress(description: str, total: int, quiet: bool) -> Iterator[Callable[[int], None]]:
     """A Rich progress bar on stderr; a no-op when quiet or when stderr is not a terminal."""
     import sys
 
     if quiet or total <= 0 or not sys.stderr.isatty():
-        yield lambda n=1: None
+        yield _no_progress
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -145,7 +149,11 @@ def progress(description: str, total: int, quiet: bool) -> Iterator[Callable[[in
         transient=True,
     ) as bar:
         task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+
+        def advance(n: int = 1) -> None:
+            bar.advance(task, n)
+
+        yield advance
 
 
 def bars(quiet: bool):

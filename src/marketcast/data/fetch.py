@@ -131,8 +131,7 @@ def update(
     today = today or dt.date.today()
     before = store.info(key, sym)
     own = client is None
-    if own:
-        client = _http.make_client()
+    client = _http.make_client() if client is None else client
     try:
 
         def get(mode: str, last: dt.date | None = None) -> pd.DataFrame:

@@ -125,7 +125,9 @@ def check_quality(data: PriceData, column: str | None = None) -> QualityReport:
     missing = {label.get(c, c): int(n) for c, n in frame.isna().sum().items() if n}
     empty = [label.get(c, c) for c in frame.columns if frame[c].isna().all()]
     missing_rows = {
-        label.get(c, c): [(frame.index[i].date().isoformat(), data.line_of(i)) for i in np.flatnonzero(frame[c].isna())]
+        label.get(c, c): [
+            (frame.index[i].date().isoformat(), data.line_of(int(i))) for i in np.flatnonzero(frame[c].isna())
+        ]
         for c in PRICE_COLUMNS
         if c in frame.columns and frame[c].isna().any() and not frame[c].isna().all()
     }
@@ -135,7 +137,7 @@ def check_quality(data: PriceData, column: str | None = None) -> QualityReport:
         idx = np.flatnonzero(np.isfinite(v) & (v <= 0))
         if idx.size:
             non_positive[label.get(col, col)] = [
-                (frame.index[i].date().isoformat(), data.line_of(i), float(v[i])) for i in idx
+                (frame.index[i].date().isoformat(), data.line_of(int(i)), float(v[i])) for i in idx
             ]
     days = np.diff(frame.index.values.astype("datetime64[D]").astype(np.int64))
     gap_at = np.flatnonzero(days > GAP_DAYS)
@@ -179,4 +181,4 @@ def _inconsistent_bars(data: PriceData) -> list[tuple[str, int]]:
             v = f[col].to_numpy()
             bad |= (v > hi) | (v < lo)
     idx = np.flatnonzero(np.nan_to_num(bad, nan=0).astype(bool))
-    return [(f.index[i].date().isoformat(), data.line_of(i)) for i in idx]
+    return [(f.index[i].date().isoformat(), data.line_of(int(i))) for i in idx]

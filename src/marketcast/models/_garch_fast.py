@@ -117,10 +117,10 @@ def loglik(y: np.ndarray, p: np.ndarray, dist_t: bool, bc: float, grad: bool = F
     kernel = _kernel() if kernel is False else kernel
     n = y.size
     if kernel is not None:
-        g = np.empty(6) if grad else None
+        g: np.ndarray | None = np.empty(6) if grad else None
         out = np.empty(2)
         ll = kernel.loglik(
-            n, y.ctypes.data, p.ctypes.data, int(dist_t), bc, g.ctypes.data if grad else 0, out.ctypes.data
+            n, y.ctypes.data, p.ctypes.data, int(dist_t), bc, 0 if g is None else g.ctypes.data, out.ctypes.data
         )
         forecast = out[0]
     else:
@@ -128,11 +128,11 @@ def loglik(y: np.ndarray, p: np.ndarray, dist_t: bool, bc: float, grad: bool = F
     if dist_t:
         c, dc = _t_const(p[5])
         ll += n * c
-        if grad:
+        if g is not None:
             g[5] += n * dc
     else:
         ll -= 0.5 * n * np.log(2.0 * np.pi)
-        if grad:
+        if g is not None:
             g[5] = 0.0
     return ll, g, forecast
 

@@ -189,6 +189,8 @@ class Forecaster(Estimator):
     """Base class of point forecasters of a price (or any positive) series."""
 
     capabilities = Capabilities(recursive=True)
+    # Set by loading a saved model (persistence.load_model): the manifest it was saved with.
+    manifest_: dict[str, Any]
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)

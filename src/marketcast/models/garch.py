@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -43,8 +43,9 @@ logger = logging.getLogger(__name__)
 #: Returns are multiplied by this before fitting (percent returns), and volatilities divided by it.
 SCALE = 100.0
 
-_MEANS = {"zero": "Zero", "constant": "Constant"}
-_DISTS = {"t": "t", "normal": "normal"}
+# arch's spellings (typed Any: arch declares them as Literals)
+_MEANS: dict[str, Any] = {"zero": "Zero", "constant": "Constant"}
+_DISTS: dict[str, Any] = {"t": "t", "normal": "normal"}
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ class GARCHVolatility(VolatilityModel):
             # A window whose refit failed has no parameters to lend: the next one refits (cold).
             refit = last is None or i % every == 0
             try:
-                if refit:
+                if refit or last is None:
                     fit = fit_garch(r[i], o=self._o, mean=self.mean, dist=self.dist, start=last)
                 else:
                     fit = filter_garch(r[i], last, mean=self.mean, dist=self.dist)
@@ -194,7 +195,7 @@ class GARCHVolatility(VolatilityModel):
                 logger.warning(
                     "%s: window %d of %d: fit failed (%s); using its sample volatility", self.name, i + 1, n, exc
                 )
-                fit, ok = None, False
+                ok = False
             if refit:
                 last = fit if ok else None
             if not ok:

@@ -142,15 +142,16 @@ def _jsonable_default(value: Any) -> Any:
 
 def param_schema(cls: type) -> dict[str, ParamSpec]:
     """The :class:`ParamSpec` of every hyper-parameter of a model class, in ``__init__`` order."""
-    if cls.__init__ is object.__init__:
+    init = typing.cast(Any, cls).__init__  # the class's own, read off the class
+    if init is object.__init__:
         return {}
     try:
-        hints = typing.get_type_hints(cls.__init__)
+        hints = typing.get_type_hints(init)
     except Exception:  # an annotation that does not resolve: treat as unannotated
         hints = {}
     ranges = {**RANGES, **getattr(cls, "param_ranges", {})}
     out = {}
-    for p in inspect.signature(cls.__init__).parameters.values():
+    for p in inspect.signature(init).parameters.values():
         if p.name == "self" or p.kind in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL):
             continue
         out[p.name] = ParamSpec(

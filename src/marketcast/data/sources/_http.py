@@ -124,8 +124,7 @@ def get_with_retries(
 
     secrets = _secrets_of(params)
     own = client is None
-    if own:
-        client = make_client()
+    client = make_client() if client is None else client
     headers = {"User-Agent": USER_AGENT}
     try:
         attempt = 0
@@ -136,7 +135,7 @@ def get_with_retries(
             except httpx.TimeoutException:
                 problem, limited = "the request timed out", False
             except httpx.TransportError as exc:
-                problem = f"cannot connect ({type(exc).__name__}: {redact(_one_line(exc), secrets)})"
+                problem = f"cannot connect ({type(exc).__name__}: {redact(_one_line(str(exc)), secrets)})"
                 limited = False
             else:
                 status = response.status_code
