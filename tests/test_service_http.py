@@ -317,12 +317,8 @@ def test_unknown_job_and_route(reader):
     _error(reader.get("/v1/no-such-endpoint"), 404)
 
 
-def test_risk_job_without_the_universe_job_is_501_or_accepted(writer):
+def test_risk_job_on_an_unknown_universe_is_422_or_501(writer):
     from marketcast.service import library
 
     r = writer.post("/v1/jobs/risk", json={"universe": "no-such-universe"})
-    if library.risk_function() is None:
-        _error(r, 501)
-    else:
-        assert r.status_code == 202, r.text
-        writer.delete(r.json()["url"])
+    _error(r, 501) if library.risk_function() is None else _error(r, 422, "universe")

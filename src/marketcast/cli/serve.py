@@ -22,6 +22,11 @@ def serve(
         "--data-dir",
         help="The service's folder: job database, results (default: $MARKETCAST_SERVICE_DIR or the user data folder).",
     ),
+    universes_dir: Path | None = typer.Option(
+        None,
+        "--universes-dir",
+        help="Folder of the universes risk jobs may name (default: $MARKETCAST_UNIVERSES_DIR or DATA_DIR/universes).",
+    ),
     max_pending: int = typer.Option(64, "--max-pending", help="Calls waiting for or in the workers before 503."),
     job_slots: int = typer.Option(1, "--job-slots", help="Jobs that run at the same time."),
     max_body_mb: float | None = typer.Option(
@@ -44,6 +49,7 @@ def serve(
     settings = ServiceSettings.from_env(
         data_dir=data_dir,
         models_dir=models_dir,
+        universes_dir=universes_dir,
         workers=workers,
         max_pending=max_pending,
         job_slots=job_slots,

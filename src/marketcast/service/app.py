@@ -8,11 +8,12 @@ import os
 import re
 import sys
 import uuid
+from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -99,6 +100,15 @@ READ, WRITE = Depends(require("read")), Depends(require("write"))
 JOB_SCOPE = {"backtest": "read", "train": "write", "risk": "write"}
 
 
+# What a risk job writes, by suffix.
+_MEDIA = {
+    ".parquet": "application/vnd.apache.parquet",
+    ".csv": "text/csv",
+    ".json": "application/json",
+    ".html": "text/html",
+}
+
+
 def _public_job(job: dict) -> dict:
     params = dict(job["params"])
     series = params.get("series")
@@ -109,6 +119,8 @@ def _public_job(job: dict) -> dict:
     out["url"] = f"/v1/jobs/{job['id']}"
     if job["kind"] == "train" and job["state"] == "succeeded":
         out["result_url"] = f"/v1/saved-models/{params.get('id')}"
+    if job["kind"] == "risk" and job["state"] == "succeeded":
+        out["result_url"] = f"/v1/jobs/{job['id']}/files"
     return out
 
 
@@ -371,7 +383,14 @@ def create_app(settings=None) -> FastAPI:
             raise ServiceError(
                 501, None, "risk jobs are not available: this installation has no universe job (marketcast.universe)"
             )
-        return _submit(request, "risk", body.model_dump(mode="json"))
+        from marketcast.models.registry import spec_of
+
+        with library.blame("models"):
+            for name in body.models:
+                spec_of(name.split("(")[0], "volatility")
+        params = body.model_dump(mode="json")
+        library.risk_inputs(params, settings.universes_dir, store_path)  # 422 now, not a failed job
+        return _submit(request, "risk", params)
 
     @app.get(
         "/v1/jobs", response_model=schemas.JobList, dependencies=[READ], responses=_errors(*_SECURED), tags=["jobs"]
@@ -393,6 +412,50 @@ def create_app(settings=None) -> FastAPI:
         if found is None:
             raise ServiceError(404, "job_id", f"no job '{job_id}'")
         return _public_job(found)
+
+    def _job_folder(job_id: str) -> Path:
+        found = app.state.jobs.store.get(job_id)
+        if found is None:
+            raise ServiceError(404, "job_id", f"no job '{job_id}'")
+        if found["kind"] != "risk":
+            raise ServiceError(404, "job_id", f"job '{job_id}' is a {found['kind']} job: it writes no files")
+        if found["state"] != "succeeded":
+            raise ServiceError(409, "job_id", f"job '{job_id}' is {found['state']}: its files come when it succeeds")
+        return Path(settings.results_dir) / found["id"]
+
+    @app.get(
+        "/v1/jobs/{job_id}/files",
+        response_model=schemas.JobFiles,
+        dependencies=[READ],
+        responses=_errors(*_SECURED, 404, 409),
+        tags=["jobs"],
+    )
+    async def job_files(job_id: str):
+        """The files a finished risk job wrote (`marketcast risk --out DIR`), with their download urls."""
+        folder = _job_folder(job_id)
+        files = (
+            sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")) if folder.is_dir() else []
+        )
+        return {
+            "files": [
+                {"name": p.name, "bytes": p.stat().st_size, "url": f"/v1/jobs/{job_id}/files/{p.name}"} for p in files
+            ]
+        }
+
+    @app.get(
+        "/v1/jobs/{job_id}/files/{name}",
+        dependencies=[READ],
+        response_class=FileResponse,
+        responses={200: {"content": {t: {} for t in sorted(set(_MEDIA.values()))}}, **_errors(*_SECURED, 404, 409)},
+        tags=["jobs"],
+    )
+    async def job_file(job_id: str, name: str):
+        """One output file of a finished risk job (`assets.parquet`, `backtests.csv`, `report.html`, ...)."""
+        folder = _job_folder(job_id).resolve()
+        path = (folder / name).resolve()
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name) or path.parent != folder or not path.is_file():
+            raise ServiceError(404, "name", f"job '{job_id}' has no file '{name}'")
+        return FileResponse(path, media_type=_MEDIA.get(path.suffix, "application/octet-stream"), filename=name)
 
     @app.delete("/v1/jobs/{job_id}", response_model=schemas.Job, responses=_errors(*_SECURED, 404, 409), tags=["jobs"])
     async def cancel_job(request: Request, job_id: str, key=READ):

@@ -177,7 +177,9 @@ def _job_main(kind: str, params: dict, context: dict, conn) -> None:
         elif kind == "train":
             result = library.train(params, context["models_dir"], context["model_id"], store, progress=progress)
         elif kind == "risk":
-            result = library.risk(params, context["out_dir"], context.get("scheduler"), progress=progress)
+            result = library.risk(
+                params, context["out_dir"], context["universes_dir"], context.get("scheduler"), store, progress=progress
+            )
         else:
             raise ServiceError(400, "kind", f"unknown job kind {kind}")
         conn.send(("result", result))
@@ -230,6 +232,7 @@ class JobManager:
         if job["kind"] == "risk":
             ctx["out_dir"] = str(Path(s.results_dir) / job["id"])
             ctx["scheduler"] = s.dask_scheduler
+            ctx["universes_dir"] = str(s.universes_dir)
         return ctx
 
     def submit(self, kind: str, params: dict, owner: str | None, job_id: str | None = None) -> dict:

@@ -366,28 +366,97 @@ def risk_function():
     return risk
 
 
-def risk(
-    body: dict, out_dir: str, scheduler: str | None = None, progress: Callable[[int, int], None] | None = None
-) -> dict:
-    """A risk job: the universe job of ``marketcast risk``, its output in the job's result folder."""
-    import inspect
+def inside(root: str | Path, name: str, field: str) -> Path:
+    """``name`` (a relative path or glob) under ``root``; 422 naming ``field`` where it would leave it.
 
+    Symbolic links are followed before the check, so a link out of the folder is refused too.
+    """
+    if not name or name.startswith(("/", "~")) or "\\" in name or "\x00" in name:
+        raise ServiceError(422, field, "must be a path relative to the service's universes folder")
+    base = Path(root).resolve()
+    path = (base / name).resolve()
+    if not path.is_relative_to(base):
+        raise ServiceError(422, field, "must name a file or folder inside the service's universes folder")
+    return path
+
+
+def risk_inputs(body: dict, universes_dir: str | Path, store: str | None) -> tuple[str, str | None]:
+    """The universe and weights a risk request names, as the library takes them.
+
+    A universe is ``store:`` (every series of the service's store) or a folder, glob, panel or
+    list file inside ``universes_dir``; weights, a CSV inside it. Nothing else on the server is
+    reachable through a request.
+    """
+    universe = str(body["universe"]).strip()
+    if universe.lower().startswith("store:"):
+        if universe[len("store:") :].strip():
+            raise ServiceError(422, "universe", "'store:' takes no path here: it means the service's own store")
+        universe = "store:" + (store or "")
+    else:
+        path = inside(universes_dir, universe, "universe")
+        if not any(c in universe for c in "*?[") and not path.exists():
+            raise ServiceError(422, "universe", f"no universe '{universe}' in the service's universes folder")
+        universe = str(path)
+    weights = body.get("weights")
+    if weights is not None:
+        path = inside(universes_dir, str(weights), "weights")
+        if not path.is_file():
+            raise ServiceError(422, "weights", f"no weights file '{weights}' in the universes folder")
+        weights = str(path)
+    return universe, weights
+
+
+def risk(
+    body: dict,
+    out_dir: str,
+    universes_dir: str | Path,
+    scheduler: str | None = None,
+    store: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """A risk job: the universe job of ``marketcast risk``, its tables in the job's result folder.
+
+    Runs on the Dask scheduler when the service has one, else in the job's own process (the job
+    is already a process of its own; a cluster inside it would compete with the requests).
+    """
     fn = risk_function()
     if fn is None:
         raise ServiceError(501, None, "risk jobs need the universe job (marketcast.universe), not installed here")
-    kwargs = dict(body)
-    accepted = inspect.signature(fn).parameters
-    if "out" in accepted:
-        kwargs["out"] = out_dir
-    if scheduler and "scheduler" in accepted:
-        kwargs["scheduler"] = scheduler
-    if "progress" in accepted and progress is not None:
-        kwargs["progress"] = progress
-    with blame(None, params=body):
-        result = fn(**kwargs)
-    if hasattr(result, "to_dict") and hasattr(result, "columns"):
-        return {"rows": records(result), "out": str(out_dir)}
-    return {"result": _value(result) if not isinstance(result, dict) else result, "out": str(out_dir)}
+    universe, weights = risk_inputs(body, universes_dir, store)
+    Path(out_dir).parent.mkdir(parents=True, exist_ok=True)  # the service's results folder
+    total = [0]
+    done = [0]
+
+    def advance(n: int = 1) -> None:  # the library counts assets one by one; the job reports a share
+        done[0] += n
+        if progress is not None and total[0]:
+            progress(min(done[0], total[0]), total[0])
+
+    with blame("universe"):
+        from marketcast.universe.sources import resolve_universe
+
+        total[0] = len(resolve_universe(universe))
+    settings = {
+        k: body[k] for k in ("models", "window", "days", "tails", "refit_every", "notional", "seed") if k in body
+    }
+    with blame(None):
+        result = fn(
+            universe,
+            **settings,
+            to=body.get("to"),
+            weights=weights,
+            out=out_dir,
+            **({"scheduler": scheduler} if scheduler else {"local": True}),
+            progress=advance,
+        )
+    assets = result.manifest.get("assets", {})
+    files = sorted(p.name for p in Path(out_dir).iterdir() if p.is_file() and not p.name.startswith("."))
+    return {
+        "assets": {k: int(v) for k, v in assets.items()},
+        "failures": records(result.failures),
+        "survivorship_bias": result.manifest.get("survivorship_bias"),
+        "files": files,
+    }
 
 
 def list_models() -> list[dict]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Float = float  # finite: JSON has no NaN, and pydantic refuses 'NaN'/'Infinity' strings (allow_inf_nan=False)
 
@@ -112,10 +112,33 @@ class TrainJobRequest(SeriesInput):
 
 
 class RiskJobRequest(BaseModel):
-    """The universe risk job's settings, passed to ``marketcast.universe.risk`` as keywords."""
+    """The universe risk job's settings: those of ``marketcast risk`` (``marketcast.risk``)."""
 
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
-    universe: str = Field(max_length=256, description="Universe name or file (see `marketcast risk`).")
+    model_config = _STRICT
+    universe: str = Field(
+        max_length=256,
+        description="`store:` (every series of the service's store), or a folder, glob, panel or list file "
+        "inside the service's universes folder, by its path relative to it.",
+    )
+    models: list[str] = Field(default_factory=lambda: ["dd-ewma", "garch"], min_length=1, max_length=8)
+    window: int = Field(504, ge=10, le=100_000, description="Returns before each day that its forecast uses.")
+    days: int = Field(250, ge=1, le=100_000, description="Backtest days before the live day.")
+    tails: list[Float] = Field(default_factory=lambda: [0.01, 0.05], min_length=1, max_length=16)
+    to: dt.date | None = Field(None, description="Last backtest day (default: the data's last day).")
+    weights: str | None = Field(
+        None, max_length=256, description="A CSV of symbol and weight (or position value) in the universes folder."
+    )
+    refit_every: int = Field(1, ge=1, le=10_000, description="Refit parametric models every K days.")
+    notional: Float = Field(1.0, gt=0)
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seeds the ES test's simulated p-values.")
+
+    @field_validator("tails")
+    @classmethod
+    def _tails_are_shares(cls, tails: list[float]) -> list[float]:
+        for tail in tails:
+            if not 0.0 < tail < 1.0:
+                raise ValueError(f"a tail is a share in (0, 1), got {tail:g}")
+        return tails
 
 
 # --- responses -----------------------------------------------------------------------------
@@ -210,6 +233,16 @@ class Job(BaseModel):
     result_url: str | None = None
     error: dict[str, Any] | None = None
     url: str
+
+
+class JobFile(BaseModel):
+    name: str
+    bytes: int
+    url: str
+
+
+class JobFiles(BaseModel):
+    files: list[JobFile]
 
 
 class JobList(BaseModel):

@@ -14,6 +14,7 @@ KEYS_ENV = "MARKETCAST_API_KEYS"
 DATA_DIR_ENV = "MARKETCAST_SERVICE_DIR"
 #: Dask scheduler address for risk jobs (none: a local engine).
 DASK_ENV = "MARKETCAST_DASK_SCHEDULER"
+UNIVERSES_ENV = "MARKETCAST_UNIVERSES_DIR"
 
 
 def _default_data_dir() -> Path:
@@ -53,9 +54,12 @@ class ServiceSettings:
     retry_after_s: int = 1
     store: Path | None = None
     dask_scheduler: str | None = None
+    universes_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
+        # Risk jobs name universes inside this folder only (never an arbitrary server path).
+        self.universes_dir = Path(self.universes_dir) if self.universes_dir is not None else self.data_dir / "universes"
         if self.models_dir is None:
             self.models_dir = self.data_dir / "models"
         self.models_dir = Path(self.models_dir)
@@ -73,7 +77,8 @@ class ServiceSettings:
     @classmethod
     def from_env(cls, **overrides) -> ServiceSettings:
         """Settings from the environment (``MARKETCAST_API_KEYS``, ``MARKETCAST_SERVICE_DIR``,
-        ``MARKETCAST_STORE``, ``MARKETCAST_DASK_SCHEDULER``, ``MARKETCAST_MAX_BODY_BYTES``), then
+        ``MARKETCAST_STORE``, ``MARKETCAST_DASK_SCHEDULER``, ``MARKETCAST_UNIVERSES_DIR``,
+        ``MARKETCAST_MAX_BODY_BYTES``), then
         ``overrides`` (``None`` values are ignored)."""
         values: dict = {}
         keys = os.environ.get(KEYS_ENV, "").strip()
@@ -85,6 +90,9 @@ class ServiceSettings:
         dask = os.environ.get(DASK_ENV, "").strip()
         if dask:
             values["dask_scheduler"] = dask
+        universes = os.environ.get(UNIVERSES_ENV, "").strip()
+        if universes:
+            values["universes_dir"] = Path(universes).expanduser()
         values["max_body_bytes"] = _env_int("MARKETCAST_MAX_BODY_BYTES", cls.max_body_bytes)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
