@@ -1,0 +1,1 @@
+"""The parts of :mod:`marketcast.api` (its public names are exported there)."""
