@@ -50,10 +50,26 @@ def _empirical(scen, alpha, notional):
     return -notional * var_q, -notional * sum(tail) / len(tail)
 
 
-def _reference(returns, vols, weights, dates, window, tails, notional, dofs=None, lam=0.94, coverage=0.9):
+def _fhs_z(raw: pd.DataFrame, fvol: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Returns over the model's own forecast for their day; 0 (and not covered) where either is missing."""
+    z, covered = raw.copy(), {}
+    for a in raw.columns:
+        n = 0
+        for u in range(len(raw)):
+            r, s = raw[a].iloc[u], fvol.loc[raw.index[u], a]
+            ok = pd.notna(r) and pd.notna(s) and s > 0
+            z.iloc[u, z.columns.get_loc(a)] = r / s if ok else 0.0
+            n += ok
+        covered[a] = n
+    return z, covered
+
+
+def _reference(returns, vols, weights, dates, window, tails, notional, dofs=None, lam=0.94, coverage=0.9,
+               fvols=None):
     rows = []
     for day in dates:
         before = returns[returns.index < day].iloc[-window:]
+        raw = before
         live = day > returns.index[-1]
         realised = None if live else returns.loc[day]
         base = [a for a in returns.columns
@@ -86,9 +102,13 @@ def _reference(returns, vols, weights, dates, window, tails, notional, dofs=None
         scen = [math.log(sum(w[a] * math.exp(before[a].iloc[u]) for a in base)) for u in range(window)]
         add("hs", float(np.std(scen, ddof=1)), [_empirical(scen, t, notional) for t in tails], base)
         for m, vol in vols.items():
-            members = [a for a in base if pd.notna(vol.loc[day, a]) and vol.loc[day, a] > 0]
+            if fvols is None or m not in fvols:
+                continue
+            z_m, covered = _fhs_z(raw[base], fvols[m])
+            members = [a for a in base if pd.notna(vol.loc[day, a]) and vol.loc[day, a] > 0
+                       and covered[a] >= coverage * window]
             w = weights[members] / weights[members].sum()
-            scen = [math.log(sum(w[a] * math.exp(vol.loc[day, a] * z_all[a].iloc[u]) for a in members))
+            scen = [math.log(sum(w[a] * math.exp(vol.loc[day, a] * z_m[a].iloc[u]) for a in members))
                     for u in range(window)]
             add(f"fhs:{m}", float(np.std(scen, ddof=1)), [_empirical(scen, t, notional) for t in tails], members)
     return pd.DataFrame(rows)
@@ -133,10 +153,29 @@ def synthetic():
     return r, vols, weights, dates
 
 
-def test_matches_loops_on_synthetic_data(synthetic):
+@pytest.fixture(scope="module")
+def fvols(synthetic):
+    """Each model's one-day-ahead volatility on every row of the returns: a GARCH(1,1)-like filter of
+    the returns before the row (not the EWMA of the window), with a few holes."""
+    r, vols, _, _ = synthetic
+    out = {}
+    for m, (omega, a, b) in {"m1": (2e-6, 0.10, 0.85), "m2": (5e-6, 0.05, 0.90)}.items():
+        x = r.fillna(0.0).to_numpy()
+        s2 = np.empty_like(x)
+        s2[0] = np.nanvar(r.to_numpy(), axis=0)
+        for u in range(1, len(x)):
+            s2[u] = omega + a * x[u - 1] ** 2 + b * s2[u - 1]
+        out[m] = pd.DataFrame(np.sqrt(s2), index=r.index, columns=r.columns)
+    out["m1"].iloc[[55, 56], 0] = np.nan   # m1 has no forecast for a on two days (inside the windows)
+    out["m2"].iloc[30:40, 4] = np.nan      # m2 none for e early on
+    return out
+
+
+def test_matches_loops_on_synthetic_data(synthetic, fvols):
     r, vols, weights, dates = synthetic
-    got = portfolio_risk(r, vols, weights, dates=dates, window=40, tails=(0.05, 0.1), notional=1000.0)
-    ref = _reference(r, vols, weights.drop("zz"), dates, 40, (0.05, 0.1), 1000.0)
+    got = portfolio_risk(r, vols, weights, dates=dates, window=40, tails=(0.05, 0.1), notional=1000.0,
+                         filter_volatility=fvols)
+    ref = _reference(r, vols, weights.drop("zz"), dates, 40, (0.05, 0.1), 1000.0, fvols=fvols)
     _compare(got, ref)
     assert set(got["method"]) == {"varcov:m1", "varcov:m2", "hs", "fhs:m1", "fhs:m2"}
     assert len(got) == 5 * len(dates) * 2
@@ -144,6 +183,26 @@ def test_matches_loops_on_synthetic_data(synthetic):
     assert counts.max().max() == 4 and counts.min().min() < 4  # weights, windows, returns and forecasts drop assets
     live = got[got["date"] == dates[-1]]
     assert live["return"].isna().all() and live["breach"].isna().all() and live["var"].notna().all()
+
+
+def test_fhs_standardises_by_the_models_own_volatility(synthetic, fvols):
+    """A model whose volatility never changes gives FHS scenarios r * s / s = r: exactly HS. Any
+    other standardisation (an EWMA of the window, say) would not."""
+    r, vols, weights, dates = synthetic
+    r = r.fillna(0.0)
+    flat = {"c": pd.DataFrame(0.01, index=pd.DatetimeIndex(dates), columns=r.columns)}
+    path = {"c": pd.DataFrame(0.01, index=r.index, columns=r.columns)}
+    got = portfolio_risk(r, flat, weights, dates=dates[:-1], window=40, tails=(0.05, 0.1), filter_volatility=path)
+    hs = got[got["method"] == "hs"].reset_index(drop=True)
+    fhs = got[got["method"] == "fhs:c"].reset_index(drop=True)
+    for col in ("volatility", "var", "cvar", "return", "assets"):
+        np.testing.assert_allclose(fhs[col], hs[col], rtol=1e-12, err_msg=col)
+    # doubling today's forecast against the window's doubles every scenario's return's size
+    twice = portfolio_risk(r, {"c": flat["c"] * 2}, weights, dates=dates[:-1], window=40, tails=(0.05,),
+                           filter_volatility=path)
+    assert (twice.loc[twice["method"] == "fhs:c", "var"].to_numpy() > 1.9 * fhs.loc[fhs["tail"] == 0.05, "var"]).all()
+    # without the model's path there is no FHS for it
+    assert "fhs:c" not in set(portfolio_risk(r, flat, weights, dates=dates[:2], window=40)["method"])
 
 
 def test_varcov_with_dof_uses_the_exposure_weighted_t(synthetic):
@@ -164,18 +223,19 @@ def test_an_asset_with_no_data_at_all_is_never_in(synthetic):
     pd.testing.assert_frame_equal(got, base)
 
 
-def test_assets_on_two_calendars_stay_in(synthetic):
+def test_assets_on_two_calendars_stay_in(synthetic, fvols):
     # Two exchanges with different holidays: each asset misses some rows of the joint calendar.
     r, vols, weights, dates = synthetic
     r = r.copy()
     r.iloc[[20, 45, 60, 77], [0, 1]] = np.nan
     r.iloc[[30, 50, 66], [3, 4]] = np.nan
     common = [d for d in dates[:-1] if r.loc[d, ["a", "b", "d"]].notna().all()]
-    got = portfolio_risk(r, vols, weights, dates=common[-4:], window=40, tails=(0.05,))
-    ref = _reference(r, vols, weights.drop("zz"), common[-4:], 40, (0.05,), 1.0)
+    got = portfolio_risk(r, vols, weights, dates=common[-4:], window=40, tails=(0.05,), filter_volatility=fvols)
+    ref = _reference(r, vols, weights.drop("zz"), common[-4:], 40, (0.05,), 1.0, fvols=fvols)
     _compare(got, ref)
     assert (got.loc[got["method"] == "hs", "assets"] >= 3).all()
-    strict = portfolio_risk(r, vols, weights, dates=common[-4:], window=40, tails=(0.05,), min_coverage=1.0)
+    strict = portfolio_risk(r, vols, weights, dates=common[-4:], window=40, tails=(0.05,), min_coverage=1.0,
+                            filter_volatility=fvols)
     assert (strict["assets"] < got["assets"]).all()
 
 
@@ -185,9 +245,10 @@ def test_too_short_a_history_is_refused(synthetic):
         portfolio_risk(r, vols, weights, dates=dates, window=80)
 
 
-def test_backtests_per_method_and_tail(synthetic):
+def test_backtests_per_method_and_tail(synthetic, fvols):
     r, vols, weights, dates = synthetic
-    frame = portfolio_risk(r, vols, weights, dates=dates, window=40, tails=(0.05, 0.1), notional=1000.0)
+    frame = portfolio_risk(r, vols, weights, dates=dates, window=40, tails=(0.05, 0.1), notional=1000.0,
+                           filter_volatility=fvols)
     bt = portfolio_backtests(frame, n_sims=500)
     assert len(bt) == 10 and list(bt.columns[:2]) == ["method", "tail"]
     for row in bt.itertuples():
@@ -225,8 +286,8 @@ def test_matches_loops_on_sp500_assets(sp500_returns):
     vol.iloc[-1] = last
     weights = pd.Series({"AAPL": 250_000.0, "MSFT": 150_000.0, "JPM": 100_000.0, "XOM": 50_000.0})
     got = portfolio_risk(r, {"sd": vol}, weights, dates=dates, window=window, tails=(0.01, 0.05),
-                         notional=1e6)
-    ref = _reference(r, {"sd": vol}, weights, dates, window, (0.01, 0.05), 1e6)
+                         notional=1e6, filter_volatility={"sd": sd})
+    ref = _reference(r, {"sd": vol}, weights, dates, window, (0.01, 0.05), 1e6, fvols={"sd": sd})
     _compare(got, ref)
     assert (got["assets"] == 4).all()
     # March-June 2020 in the window: the 1% loss of a $1M equity book is tens of thousands.

@@ -356,3 +356,35 @@ def test_bad_settings_fail_at_once_with_one_line_and_status_2(universe, tmp_path
     assert len(lines) == 1 and message in lines[0], res.stderr
     assert not out.exists()
     assert time.monotonic() - t0 < 60
+
+
+def test_fhs_standardises_by_each_models_own_forecasts(reference):
+    """fhs:dd-ewma is FHS with the returns of each window over DD-EWMA's one-day-ahead forecast for
+    their day (rolling_volatility over the 504 days before the first forecast day and the forecast
+    days), rescaled by the day's forecast; recomputed here from those forecasts."""
+    from marketcast.data import load_series
+    from marketcast.portfolio import portfolio_risk
+    from marketcast.volatility import rolling_volatility
+
+    port = pd.read_parquet(reference / "portfolio.parquet")
+    port["date"] = pd.to_datetime(port["date"])
+    returns, paths, today = {}, {}, {}
+    for symbol in GOOD:
+        prices = load_series(sp_file(symbol), "adjusted_close")
+        r = np.log(prices).diff().iloc[1:]
+        returns[symbol] = r.iloc[-(504 + 20):]
+        vol = rolling_volatility(prices, window=504, start=r.index[-(504 + 20)], models=["dd-ewma"],
+                                 tail=0.01, notional=1.0, n_jobs=1)
+        s = pd.Series(vol["volatility"].to_numpy(), index=pd.DatetimeIndex(vol["date"]))
+        paths[symbol] = s.iloc[:-1]      # the days of the returns
+        today[symbol] = s.iloc[-21:]     # the 20 forecast days and the live one
+    returns = pd.DataFrame(returns)
+    dates = sorted(port["date"].unique())
+    want = portfolio_risk(returns, {"dd-ewma": pd.DataFrame(today).reindex(dates)}, pd.Series(1.0, index=GOOD),
+                          dates=dates, window=504, tails=(0.01, 0.05),
+                          filter_volatility={"dd-ewma": pd.DataFrame(paths)})
+    want = want[want["method"] == "fhs:dd-ewma"].reset_index(drop=True)
+    got = port[port["method"] == "fhs:dd-ewma"].reset_index(drop=True)
+    assert len(got) == 21 * 2 and (got["assets"] == 6).all()
+    for col in ("volatility", "var", "cvar"):
+        np.testing.assert_allclose(got[col], want[col], rtol=1e-12, err_msg=col)

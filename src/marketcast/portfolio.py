@@ -16,16 +16,27 @@ each day to sum to 1 over the assets in that day), so its simple return is
 notional :math:`N`, the convention of the single-asset forecasts
 (:func:`marketcast.volatility.rolling_volatility`): a breach is ``-notional * return > var``.
 
-The window of day :math:`t` is the ``window`` rows of ``returns`` before it. Its returns are
-standardised by a RiskMetrics EWMA volatility run over the window alone,
+The window of day :math:`t` is the ``window`` rows of ``returns`` before it. Filtered historical
+simulation standardises them by each model's own volatility: the model's one-day-ahead forecast
+:math:`\hat\sigma^m_{i,u}` for each day :math:`u` of the window, made from the ``window`` returns
+before :math:`u` (``filter_volatility[m]``; Hull and White, 1998),
+
+.. math:: z^m_{i,u} = r_{i,u} / \hat\sigma^m_{i,u},
+
+and rescales them by today's forecast. Out-of-sample forecasts rather than each day's fit's
+in-sample volatilities: the same path serves every day (one series per asset and model, not a
+window per day), it works for every model (those without an in-sample path too), and the
+:math:`z` carry no look-ahead. The variance-covariance correlation uses returns standardised by a
+RiskMetrics EWMA volatility run over the window alone,
 
 .. math:: \hat s_{i,u+1}^2 = \lambda \hat s_{i,u}^2 + (1-\lambda) r_{i,u}^2,\qquad
           \hat s_{i,1}^2 = \tfrac{1}{W}\textstyle\sum_u r_{i,u}^2,
           \qquad z_{i,u} = r_{i,u} / \hat s_{i,u},
 
-so that day :math:`t`'s numbers depend on its window and its forecasts only (not on which other
+so that day :math:`t`'s numbers depend on its window and the forecasts only (not on which other
 days were asked for). The volatility models enter through their forecasts for day :math:`t`,
-:math:`\hat\sigma^m_{i,t}` (``volatility[m]``), which need cover the forecast days only.
+:math:`\hat\sigma^m_{i,t}` (``volatility[m]``, the forecast days), and for FHS through their
+forecasts for the days of the windows (``filter_volatility[m]``, the rows of ``returns``).
 """
 
 from __future__ import annotations
@@ -121,6 +132,7 @@ def portfolio_risk(
     tails=(0.01, 0.05),
     notional: float = 1.0,
     dof: dict[str, pd.DataFrame] | None = None,
+    filter_volatility: dict[str, pd.DataFrame] | None = None,
     ewma_lambda: float = 0.94,
     seed: int = 0,
     min_coverage: float = 0.9,
@@ -140,7 +152,7 @@ def portfolio_risk(
     dates
         The forecast days; a day after the last row of ``returns`` is the live one (no return).
     window
-        Returns before each day that HS and the EWMA filter and correlation use.
+        Returns before each day that HS, FHS and the EWMA correlation use.
     tails
         Tail probabilities :math:`\alpha`.
     notional
@@ -148,8 +160,13 @@ def portfolio_risk(
     dof
         Optional, per model, the Student-t degrees of freedom of each asset's forecast (as
         ``volatility``); only variance-covariance uses them, see below.
+    filter_volatility
+        For each model, its one-day-ahead volatility forecast for each row of ``returns`` (same
+        index and columns; NaN where it has none), each made from the returns before that row:
+        FHS standardises the window's returns by them. A model without one has no ``fhs`` rows.
     ewma_lambda
-        :math:`\lambda` of the EWMA filter and correlation (RiskMetrics' 0.94).
+        :math:`\lambda` of the EWMA standardisation and correlation of variance-covariance
+        (RiskMetrics' 0.94).
     seed
         Accepted for a uniform interface; the three methods are deterministic.
     min_coverage
@@ -162,7 +179,7 @@ def portfolio_risk(
 
         ``varcov:<model>``
             Variance-covariance: :math:`\sigma_p = \sqrt{a^\top R a}`, :math:`a_i = w_i\hat\sigma^m_{i,t}`,
-            :math:`R` the EWMA correlation of the window's :math:`z`
+            :math:`R` the EWMA correlation of the window's EWMA-standardised returns
             (:func:`ewma_portfolio_volatility`); VaR and ES of :math:`\sigma_p` times a
             unit-variance t (:func:`marketcast.risk_measures.value_at_risk`), normal without
             ``dof``, else with :math:`1/\nu_p = \sum_i |a_i| \nu_i^{-1} / \sum_i |a_i|`
@@ -173,14 +190,17 @@ def portfolio_risk(
             standard deviation.
         ``fhs:<model>``
             Filtered historical simulation (volatility-weighted HS of Hull and White, 1998):
-            scenarios :math:`\rho_u = \log(1 + \sum_i w_i (e^{\hat\sigma^m_{i,t} z_{i,u}} - 1))`,
-            VaR and ES by :func:`historical_var_es`; ``volatility`` is their standard deviation.
+            scenarios :math:`\rho_u = \log(1 + \sum_i w_i (e^{\hat\sigma^m_{i,t} z^m_{i,u}} - 1))`
+            with :math:`z^m_{i,u} = r_{i,u}/\hat\sigma^m_{i,u}` (``filter_volatility``), VaR and
+            ES by :func:`historical_var_es`; ``volatility`` is their standard deviation.
 
         An asset is in a day's portfolio (``assets`` counts them) when its weight is non-zero, it
         has returns on at least ``min_coverage`` of the window's rows, a return on the day (except
-        the live day) and, for a model's methods, a positive volatility forecast that day. Inside
-        the window a missing return counts as 0, no move on that row (an exchange holiday in a
-        universe of several calendars: the move is in the asset's next return). ``return`` is
+        the live day) and, for a model's methods, a positive volatility forecast that day; for
+        FHS also a return and a positive ``filter_volatility`` on ``min_coverage`` of the window's
+        rows. Inside the window a missing return (or, for FHS, a missing filter volatility) counts
+        as 0, no move on that row (an exchange holiday in a universe of several calendars: the
+        move is in the asset's next return). ``return`` is
         the realised :math:`\rho_t` (NaN on the live day), ``breach`` whether
         ``-notional * return > var`` (NA on the live day).
     """
@@ -207,7 +227,17 @@ def portfolio_risk(
     }
     r_all = returns.to_numpy(dtype=np.float64)
     index = returns.index
-    methods = [f"varcov:{m}" for m in models] + ["hs"] + [f"fhs:{m}" for m in models]
+    # FHS: z = r / (the model's forecast for r's day), 0 and "missing" where either is missing.
+    fhs_z, fhs_missing = {}, {}
+    for m in models:
+        if filter_volatility is None or m not in filter_volatility:
+            continue
+        s_path = filter_volatility[m].reindex(index=index, columns=assets).to_numpy(dtype=np.float64)
+        ok = np.isfinite(r_all) & np.isfinite(s_path) & (s_path > 0)
+        fhs_z[m] = np.where(ok, r_all / np.where(ok, s_path, 1.0), 0.0)
+        fhs_missing[m] = np.vstack([np.zeros((1, len(assets))), np.cumsum(~ok, axis=0)])
+    fhs_models = [m for m in models if m in fhs_z]
+    methods = [f"varcov:{m}" for m in models] + ["hs"] + [f"fhs:{m}" for m in fhs_models]
     rows: dict[str, list] = {c: [] for c in PORTFOLIO_COLUMNS}
 
     def emit(method, day, vol_p, risk, realised, n_in):
@@ -282,12 +312,14 @@ def portfolio_risk(
             )
         else:
             emit("hs", day, math.nan, nan_risk, math.nan, 0)
-        for m in models:
-            member = members[m]
+        for m in fhs_models:
+            covered = window - (fhs_missing[m][pos] - fhs_missing[m][pos - window]) >= min_coverage * window
+            member = members[m] & covered
             if not member.any():
                 emit(f"fhs:{m}", day, math.nan, nan_risk, math.nan, 0)
                 continue
-            scen = np.log1p(np.expm1(z * np.where(member, vol[m][j], 0.0)) @ weights_of(member))
+            z_m = fhs_z[m][pos - window : pos]
+            scen = np.log1p(np.expm1(z_m * np.where(member, vol[m][j], 0.0)) @ weights_of(member))
             emit(
                 f"fhs:{m}",
                 day,

@@ -237,8 +237,8 @@ def risk(
             have = sum(part_path(parts, s, settings).exists() for s in specs)
             say(f"resuming: {have} of {len(specs)} assets already written, computing {len(specs) - have}")
         summaries = run_assets(specs, settings, str(parts), engine, progress=progress, echo=say, client=client)
-        assets, backtests, failures, returns, metas = combine_parts(summaries)
-        portfolio, port_tests = portfolio_tables(assets, returns, w, settings)
+        assets, backtests, failures, returns, filter_vol, metas = combine_parts(summaries)
+        portfolio, port_tests = portfolio_tables(assets, returns, w, settings, filter_vol)
     finally:
         if own_client:
             client.close()

@@ -56,9 +56,11 @@ def backtest_table_columns() -> list[str]:
 
 def combine_parts(
     summaries: Sequence[dict],
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, list[dict]]:
-    """``assets`` rows (with ``dof``), ``backtests``, ``failures``, wide returns and each done asset's metadata."""
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame], list[dict]]:
+    """``assets`` rows (with ``dof``), ``backtests``, ``failures``, wide returns, per model the wide
+    one-day-ahead volatility on the returns' days (for FHS) and each done asset's metadata."""
     rows, tests, failures, returns, metas = [], [], [], {}, []
+    paths: dict[str, dict[str, pd.Series]] = {}
     for s in summaries:
         if s["status"] != "done":
             failures.append({"asset": s["asset"], "source": s["source"], "reason": s["reason"]})
@@ -67,9 +69,11 @@ def combine_parts(
         rows.append(frame)
         tests.extend(meta["backtests"])
         r = meta["returns"]
-        returns[meta["asset"]] = pd.Series(
-            np.asarray(r["values"], dtype=np.float64), index=pd.DatetimeIndex(r["dates"], name="date")
-        )
+        dates = pd.DatetimeIndex(r["dates"], name="date")
+        returns[meta["asset"]] = pd.Series(np.asarray(r["values"], dtype=np.float64), index=dates)
+        for model, values in meta.get("filter_volatility", {}).items():
+            path = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+            paths.setdefault(model, {})[meta["asset"]] = pd.Series(path, index=dates)
         metas.append({k: meta.get(k) for k in ("asset", "source", "checksum", "first", "last")})
     cols = ASSET_COLUMNS + ["dof"]
     assets = pd.concat(rows, ignore_index=True)[cols] if rows else pd.DataFrame(columns=cols)
@@ -79,7 +83,8 @@ def combine_parts(
     backtests = pd.DataFrame(tests, columns=backtest_table_columns())
     fails = pd.DataFrame(failures, columns=FAILURE_COLUMNS)
     wide = pd.DataFrame(returns).sort_index() if returns else pd.DataFrame()
-    return assets, backtests, fails, wide, metas
+    filter_vol = {model: pd.DataFrame(p).reindex(index=wide.index, columns=wide.columns) for model, p in paths.items()}
+    return assets, backtests, fails, wide, filter_vol, metas
 
 
 def load_weights(path: str | Path, assets: Sequence[str]) -> tuple[pd.Series, list[str]]:
@@ -133,9 +138,17 @@ def portfolio_dates(assets: pd.DataFrame, days: int) -> pd.DatetimeIndex:
 
 
 def portfolio_tables(
-    assets: pd.DataFrame, returns: pd.DataFrame, weights: pd.Series, settings: RiskSettings
+    assets: pd.DataFrame,
+    returns: pd.DataFrame,
+    weights: pd.Series,
+    settings: RiskSettings,
+    filter_volatility: dict[str, pd.DataFrame] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``portfolio`` rows (:func:`marketcast.portfolio.portfolio_risk`) and their backtests per method and tail."""
+    """``portfolio`` rows (:func:`marketcast.portfolio.portfolio_risk`) and their backtests per method and tail.
+
+    ``filter_volatility``: per model, the wide one-day-ahead volatility on the days of ``returns``
+    (:func:`combine_parts`), by which FHS standardises the windows' returns.
+    """
     from marketcast.portfolio import PORTFOLIO_COLUMNS, portfolio_risk
     from marketcast.risk_backtests import backtest_var_es
 
@@ -159,6 +172,7 @@ def portfolio_tables(
         tails=settings.tails,
         notional=settings.notional,
         dof={k: v.reindex(columns=w.index) for k, v in dof.items()},
+        filter_volatility={k: v.reindex(columns=w.index) for k, v in (filter_volatility or {}).items()},
         seed=settings.seed,
     )
     tests = []

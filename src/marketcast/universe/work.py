@@ -30,15 +30,22 @@ ASSET_COLUMNS = ["asset", "date", "model", "tail", "volatility", "var", "cvar", 
 PART_COLUMNS = ASSET_COLUMNS + ["dof"]
 BACKTEST_KEYS = ["asset", "model", "tail"]
 _META_KEY = b"marketcast"
+#: In a part's name: parts of an older layout (without ``filter_volatility``) are computed again.
+PART_FORMAT = "part-2"
+#: Refit period of parametric models over the days before the first forecast day, whose
+#: forecasts only standardise FHS's windows (:func:`filter_volatility`): about a month.
+FILTER_REFIT_EVERY = 21
 
 
 @dataclass
 class AssetResult:
-    """One asset's forecasts (``rows``), its backtests and the returns the portfolio needs."""
+    """One asset's forecasts (``rows``), its backtests, and the returns and each model's
+    one-day-ahead volatility on their days (:func:`filter_volatility`) that the portfolio needs."""
 
     rows: pd.DataFrame
     backtests: pd.DataFrame
     returns: pd.Series
+    filter_volatility: dict[str, pd.Series]
     checksum: str
     first: str
     last: str
@@ -90,6 +97,8 @@ def compute_asset(spec: AssetSpec, settings: RiskSettings) -> AssetResult:
         n_jobs=1,
         refit_every=settings.refit_every,
     )
+    kept = returns.iloc[-need:]
+    paths = filter_volatility(prices, returns, vol, settings)
     frames, tests = [], []
     for model in settings.models:
         m = vol[vol["model"] == model]
@@ -129,15 +138,61 @@ def compute_asset(spec: AssetSpec, settings: RiskSettings) -> AssetResult:
             )
             tests.append({"asset": spec.asset, "model": model, "tail": tail, **row})
     rows = pd.concat(frames, ignore_index=True)
-    kept = returns.iloc[-need:]
     return AssetResult(
         rows,
         pd.DataFrame(tests),
         kept,
+        {model: path.reindex(kept.index) for model, path in paths.items()},
         checksum(spec, prices),
         str(prices.index[0].date()),
         str(prices.index[-1].date()),
     )
+
+
+def filter_volatility(
+    prices: pd.Series, returns: pd.Series, vol: pd.DataFrame, settings: RiskSettings
+) -> dict[str, pd.Series]:
+    """Each model's one-day-ahead volatility forecast for every day of the portfolio's windows.
+
+    Filtered historical simulation (:func:`marketcast.portfolio.portfolio_risk`) standardises
+    each return of a forecast day's window by the model's forecast for that return's day, made
+    from the ``window`` returns before it (Hull and White, 1998). The forecast days' own
+    forecasts (``vol``) cover the later part of the windows; this adds the ``window`` days before
+    the first forecast day with the same rule (:func:`~marketcast.volatility.rolling_volatility`,
+    same model, as far back as the asset's history has a full window before the day. Those
+    ``window`` extra days would triple a daily-refit GARCH run of ``days=250, window=504`` (and
+    multiply a short one many times), so there parametric models refit every
+    :data:`FILTER_REFIT_EVERY` days (or ``refit_every`` if longer) and filter in between (as
+    ``--refit-every``); DD-EWMA, which fits nothing costly, is the same rule as every day.
+    """
+    from marketcast.volatility import rolling_volatility
+
+    first = len(returns) - settings.days  # position of the first forecast day
+    pre = min(settings.window, first - settings.window)
+    out = {}
+    for model in settings.models:
+        m = vol[(vol["model"] == model) & vol["return"].notna()]
+        out[model] = pd.Series(m["volatility"].to_numpy(np.float64), index=pd.DatetimeIndex(m["date"]))
+    if pre > 0:
+        try:
+            early = rolling_volatility(
+                prices,
+                window=settings.window,
+                start=returns.index[first - pre],
+                end=returns.index[first - 1],
+                models=list(settings.models),
+                tail=settings.tails[0],
+                notional=settings.notional,
+                n_jobs=1,
+                refit_every=max(settings.refit_every, FILTER_REFIT_EVERY),
+            )
+        except DataError:  # e.g. constant prices in an early window: FHS leaves the asset out there
+            return out
+        for model in settings.models:
+            m = early[early["model"] == model]
+            path = pd.Series(m["volatility"].to_numpy(np.float64), index=pd.DatetimeIndex(m["date"]))
+            out[model] = pd.concat([path, out[model]])
+    return out
 
 
 # --------------------------------------------------------------------------- parts
@@ -146,7 +201,7 @@ def compute_asset(spec: AssetSpec, settings: RiskSettings) -> AssetResult:
 def part_path(parts_dir: str | Path, spec: AssetSpec, settings: RiskSettings) -> Path:
     """``<asset>-<hash>.parquet``: the hash is of the settings and the asset's source."""
     safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in spec.asset)
-    return Path(parts_dir) / f"{safe}-{settings_hash(settings, spec.key())}.parquet"
+    return Path(parts_dir) / f"{safe}-{settings_hash(settings, spec.key(), PART_FORMAT)}.parquet"
 
 
 def _write_part(path: Path, rows: pd.DataFrame, meta: dict) -> None:
@@ -256,6 +311,11 @@ def run_asset(spec: AssetSpec, settings: RiskSettings, parts_dir: str) -> dict:
         returns={
             "dates": [d.date().isoformat() for d in res.returns.index],
             "values": res.returns.to_numpy(np.float64).tolist(),
+        },
+        # aligned with returns' dates; null where the history has no full window before the day
+        filter_volatility={
+            model: [None if not np.isfinite(v) else float(v) for v in path.to_numpy(np.float64)]
+            for model, path in res.filter_volatility.items()
         },
     )
     _write_part(path, res.rows, meta)
