@@ -51,7 +51,7 @@ def subsample(folder: Path, n: int | None, dest: Path) -> Path:
     return dest
 
 
-def run(universe: Path, workers: int, args) -> tuple[float, float, list[float], str]:
+def run(universe: Path, workers: int, args):
     from distributed import Client, LocalCluster
 
     import marketcast.universe as mu
@@ -59,7 +59,7 @@ def run(universe: Path, workers: int, args) -> tuple[float, float, list[float], 
 
     t0 = time.perf_counter()
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="4GiB",
-                      host="127.0.0.1", dashboard_address=None, env=dict(THREAD_CAPS)) as cluster, \
+                      host="127.0.0.1", dashboard_address="127.0.0.1:0", env=dict(THREAD_CAPS)) as cluster, \
             Client(cluster) as client:
         client.wait_for_workers(workers)
         start = time.perf_counter() - t0
@@ -69,7 +69,7 @@ def run(universe: Path, workers: int, args) -> tuple[float, float, list[float], 
                           refit_every=args.refit_every, out=Path(tmp) / "out", client=client, report=False)
             wall = time.perf_counter() - t1
         rss = sorted(client.run(_maxrss_mib).values())
-    return start, wall, rss, res.summary
+    return start, wall, rss, res
 
 
 def _returns(path: str, n: int) -> np.ndarray | None:
@@ -160,7 +160,7 @@ def same_work(files: list[Path], workers: int, args) -> list[tuple]:
 
     rows = []
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="4GiB",
-                      host="127.0.0.1", dashboard_address=None, env=dict(THREAD_CAPS)) as cluster, \
+                      host="127.0.0.1", dashboard_address="127.0.0.1:0", env=dict(THREAD_CAPS)) as cluster, \
             Client(cluster) as client:
         client.wait_for_workers(workers)
         client.run(_warm)
@@ -180,6 +180,30 @@ def same_work(files: list[Path], workers: int, args) -> list[tuple]:
     return rows
 
 
+def show_results(res) -> None:
+    """What the last run's backtests showed (a backtest passes at p >= 0.05)."""
+    bt = res.backtests
+    rows = []
+    for (model, tail), g in bt.groupby(["model", "tail"]):
+        kup, cc = g["kupiec_p"] >= 0.05, g["christoffersen_cc_p"] >= 0.05
+        zones = g["basel_zone"].value_counts()
+        rows.append((model, tail, f"{int(g['breaches'].sum())} ({g['expected'].sum():.1f})", f"{kup.sum()} of {len(g)}",
+                     int(cc.sum()), int((kup & cc).sum()), int((g["es_p"] >= 0.05).sum()),
+                     " / ".join(str(int(zones.get(z, 0))) for z in ("green", "yellow", "red"))))
+    print_table("Assets' backtests", rows, ("model", "tail", "breaches (expected)", "Kupiec passes", "Christoffersen cc",
+                                            "both", "ES Z2 passes", "Basel green/yellow/red"))
+    pb = res.portfolio_backtests
+    rows = [(r.method, r.tail, r.breaches, f"{r.expected:.1f}", f"{r.kupiec_p:.3f}", f"{r.christoffersen_cc_p:.3f}",
+             f"{r.es_p:.3f}", r.basel_zone) for r in pb.itertuples()]
+    n_in = res.portfolio.groupby("method")["assets"].agg(["min", "max"])
+    print_table("Portfolio backtests (equal weights)", rows, ("method", "tail", "breaches", "expected", "kupiec_p",
+                                                              "christoffersen_cc_p", "es_p", "basel_zone"))
+    print("assets in the portfolio per day (min-max): "
+          + ", ".join(f"{m} {r['min']}-{r['max']}" for m, r in n_in.iterrows()))
+    days = res.portfolio["date"]
+    print(f"days {days.min().date()} .. {days.max().date()} (the last is the live day)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--assets", type=int, default=None, help="Subsample N files (default: the whole folder).")
@@ -191,6 +215,7 @@ def main() -> None:
     ap.add_argument("--garch-assets", type=int, default=None,
                     help="The GARCH comparison on the first N assets only (default: all).")
     ap.add_argument("--skip-universe", action="store_true", help="Only the same-work comparison.")
+    ap.add_argument("--skip-same", action="store_true", help="Only the universe runs.")
     args = ap.parse_args()
     folder = data_dir() / "sp500" / "daily_adjusted"
     if not folder.is_dir():
@@ -206,10 +231,10 @@ def main() -> None:
         rows, walls = [], {}
         counts = [int(x) for x in args.workers.split(",")]
         for w in [] if args.skip_universe else counts:
-            start, wall, rss, summary = run(universe, w, args)
+            start, wall, rss, res = run(universe, w, args)
             walls[w] = wall
             rows.append((w, f"{start:.1f}", f"{wall:.1f}", f"{wall / n * w * 1000:.0f}",
-                         f"{max(rss):.0f}", summary))
+                         f"{max(rss):.0f}", res.summary))
         base = walls.get(1)
         table = [(*r, f"{base / walls[r[0]]:.2f}x" if base else "") for r in rows]
         if rows:
@@ -218,6 +243,10 @@ def main() -> None:
                          "speed-up vs 1"))
             print("\ngoals: 2 workers >= 1.8x faster than 1; peak memory per worker < 1024 MiB")
             print(f"load average after the universe runs: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        if rows:
+            show_results(res)
+        if args.skip_same:
+            return
         files = sorted(universe.glob("*.csv"))
         same = same_work(files, max(counts), args)
         print_table(f"The same work on {max(counts)} Dask workers, one task per asset (window {args.window}, "
