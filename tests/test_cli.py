@@ -90,7 +90,7 @@ def test_data_check(capsys, tmp_path):
     from conftest import data_file
 
     rc, out, _ = run(capsys, "data", "check", str(data_file("NIFTY_SBIN.csv")))
-    assert rc == 0 and "2014-11-20" in out and "10-for-1" in out and "--adjust-splits" in out
+    assert rc == 0 and "2014-11-20" in out and "10-for-1" in out and "--split 2014-11-20:10" in out
     rc, out, _ = run(capsys, "data", "check", "--json", str(data_file("NIFTY_SBIN.csv")))
     import json
 

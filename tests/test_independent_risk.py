@@ -56,7 +56,7 @@ def reference(returns: np.ndarray, tail: float, notional: float) -> dict:
     "name,window,tail,notional,start,end,extra",
     [
         ("IBM_alphavantage_daily.csv", 250, 0.01, 1_000_000.0, "2020-03-02", "2020-03-13", []),
-        ("NIFTY_SBIN.csv", 1000, 0.025, 50_000.0, "2016-06-01", "2016-06-08", ["--adjust-splits"]),
+        ("NIFTY_SBIN.csv", 1000, 0.025, 50_000.0, "2016-06-01", "2016-06-08", ["--split", "2014-11-20:10"]),
         ("aaoi.us.txt", 120, 0.10, 1.0, "2017-10-02", "2017-10-05", []),
         ("RELIANCE.BSE_alphavantage_daily.csv", 504, 0.05, 1000.0, "2021-06-01", "2021-06-04", ["--column", "adjusted close"]),
     ],
@@ -71,7 +71,7 @@ def test_cli_volatility_agrees_with_the_reference(tmp_path, name, window, tail, 
     assert rc == 0
     got = pd.read_json(out)
     column = extra[1] if extra[:1] == ["--column"] else None
-    prices = load_series(path, column, adjust_splits="--adjust-splits" in extra)
+    prices = load_series(path, column, adjust_splits=[extra[1]] if extra[:1] == ["--split"] else False)
     r = np.log(prices).diff().dropna()
     assert len(got) == len(r.loc[start:end]) > 0
     for row in got.itertuples():

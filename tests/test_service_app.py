@@ -67,3 +67,27 @@ def test_version_stays_light():
 
     code = "import sys, marketcast.cli; sys.exit(any(m in sys.modules for m in ('fastapi', 'uvicorn', 'prometheus_client')))"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@pytest.mark.realdata
+def test_a_stored_series_is_adjusted_only_for_reported_or_confirmed_splits(tmp_path):
+    """The service's `adjust_splits` follows the library: never on suspicion; `splits` confirms."""
+    from conftest import data_file
+    from marketcast.data import read_prices
+    from marketcast.data.store import PriceStore
+    from marketcast.service.library import prices_of
+
+    store = tmp_path / "store.duckdb"
+    frame = read_prices(data_file("NIFTY_SBIN.csv")).frame  # unadjusted, reports no splits
+    PriceStore(store).write("yahoo", "SBIN", frame[["open", "high", "low", "close", "volume"]])
+    with pytest.raises(ServiceError) as err:
+        prices_of({"symbol": "yahoo:SBIN", "adjust_splits": True}, str(store))
+    assert err.value.status == 422 and err.value.field == "adjust_splits"
+    assert "--split 2014-11-20:10" in err.value.message
+    with pytest.raises(ServiceError) as err:
+        prices_of({"symbol": "yahoo:SBIN", "splits": ["2014-11-20"]}, str(store))
+    assert err.value.status == 422 and err.value.field == "splits"
+    raw = prices_of({"symbol": "yahoo:SBIN"}, str(store))
+    adjusted = prices_of({"symbol": "yahoo:SBIN", "splits": ["2014-11-20:10"]}, str(store))
+    assert adjusted.loc["2014-11-19"] == pytest.approx(raw.loc["2014-11-19"] / 10)
+    assert adjusted.loc["2014-11-20":].equals(raw.loc["2014-11-20":])

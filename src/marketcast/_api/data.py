@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     from marketcast.data.quality import QualityReport
 
 
-def load_prices(data, *, column: str | None = None, adjust_splits: bool = False) -> pd.Series:
+def load_prices(data, *, column: str | None = None, adjust_splits: bool | Sequence[str] = False) -> pd.Series:
     """Read one daily price series.
 
     Parameters
@@ -25,8 +26,12 @@ def load_prices(data, *, column: str | None = None, adjust_splits: bool = False)
         the local store with ``marketcast data fetch``. A Series is validated and returned.
     column : str, optional
         The price column (default: the close). ``--column``.
-    adjust_splits : bool
-        Divide prices before each split or bonus issue by its ratio. ``--adjust-splits``.
+    adjust_splits : bool or list of str
+        ``True`` (``--adjust-splits``): divide prices before each split or bonus issue the source
+        reports by its ratio. Nothing is adjusted on suspicion alone: a file that reports no
+        splits but shows suspected ones is refused with them listed, to be confirmed as
+        ``["2014-11-20:10", ...]`` (``--split DATE:RATIO``), which adjusts for those and the
+        reported ones. A note says what was adjusted.
 
     Returns
     -------
@@ -38,12 +43,13 @@ def load_prices(data, *, column: str | None = None, adjust_splits: bool = False)
     Warns
     -----
     MarketcastWarning
-        When rows without a price were left out.
+        When rows without a price were left out, and what splits were adjusted for.
 
     Raises
     ------
     DataError
-        The file cannot be read, has no such column, or holds non-positive prices.
+        The file cannot be read, has no such column, holds non-positive prices, or has suspected
+        splits that ``adjust_splits=True`` will not adjust without confirmation.
     """
     from marketcast.data import as_series, resolve_input
 

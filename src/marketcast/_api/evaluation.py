@@ -26,7 +26,7 @@ def volatility(
     seed: int | None = None,
     params: dict | None = None,
     column: str | None = None,
-    adjust_splits: bool = False,
+    adjust_splits: bool | Sequence[str] = False,
     progress: ProgressFactory | None = None,
     refit_every: int = 1,
 ) -> pd.DataFrame:
@@ -105,7 +105,7 @@ def backtest(
     seed: int | None = None,
     params: dict | None = None,
     column: str | None = None,
-    adjust_splits: bool = False,
+    adjust_splits: bool | Sequence[str] = False,
     progress: ProgressFactory | None = None,
 ) -> pd.DataFrame:
     """Rolling-origin backtest of price models (``marketcast backtest``; VIX paper Tables II-III).

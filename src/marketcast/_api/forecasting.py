@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,7 +55,7 @@ def forecast(
     load=None,
     calibration_windows: int = 20,
     column: str | None = None,
-    adjust_splits: bool = False,
+    adjust_splits: bool | Sequence[str] = False,
     progress: ProgressFactory | None = None,
 ) -> pd.DataFrame:
     """Fit a model and forecast ``horizon`` business days after the origin (``marketcast forecast``).
@@ -144,7 +145,7 @@ def train(
     params: dict | None = None,
     calibration_windows: int = 20,
     column: str | None = None,
-    adjust_splits: bool = False,
+    adjust_splits: bool | Sequence[str] = False,
     progress: ProgressFactory | None = None,
 ) -> Forecaster:
     """Fit a model and save it; with ``load`` and ``fine_tune``, train a saved one further (``marketcast train``).

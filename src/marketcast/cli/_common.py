@@ -14,8 +14,22 @@ OutOption = typer.Option(
 )
 ColumnOption = typer.Option(None, "--column", "-c", help="Price column to use (default: the close).")
 AdjustOption = typer.Option(
-    False, "--adjust-splits", help="Divide prices before each split or bonus issue by its ratio."
+    False,
+    "--adjust-splits",
+    help="Divide prices before each split or bonus issue the source reports by its ratio (never on suspicion alone).",
 )
+SplitOption = typer.Option(
+    None,
+    "--split",
+    help="A split you have checked, DATE:RATIO (repeatable): --split 2014-11-20:10 divides the prices before it by 10.",
+)
+
+
+def split_setting(adjust_splits: bool, splits: list[str] | None) -> bool | list[str]:
+    """``adjust_splits`` of the library: the confirmed splits (with the reported ones), else the flag."""
+    return list(splits) if splits else adjust_splits
+
+
 ParamOption = typer.Option(
     None, "--param", "-p", help="Model hyper-parameter KEY=VALUE (repeatable), e.g. -p epochs=20."
 )
@@ -54,7 +68,7 @@ def is_quiet(ctx: typer.Context) -> bool:
     return bool((ctx.obj or {}).get("quiet"))
 
 
-def load_input(data: str, column: str | None, adjust_splits: bool, quiet: bool = False):
+def load_input(data: str, column: str | None, adjust_splits: bool | list[str], quiet: bool = False):
     """The price series named by DATA (:func:`marketcast.api.load_prices`), its notes on stderr unless ``quiet``."""
     from marketcast.api import load_prices
 

@@ -14,11 +14,13 @@ from marketcast.cli._common import (
     OutOption,
     ParamOption,
     SeedOption,
+    SplitOption,
     bars,
     check_out,
     is_quiet,
     notes,
     parse_params,
+    split_setting,
     write_or_print,
 )
 
@@ -39,6 +41,7 @@ def backtest(
     param: list[str] | None = ParamOption,
     column: str | None = ColumnOption,
     adjust_splits: bool = AdjustOption,
+    split: list[str] | None = SplitOption,
     out: Path | None = OutOption,
 ) -> None:
     """Per-slice RMSE and MAE of each model, with their mean and SD across slices (Tables II-III)."""
@@ -60,7 +63,7 @@ def backtest(
             slices=slices,
             params=parse_params(param, seed, None),
             column=column,
-            adjust_splits=adjust_splits,
+            adjust_splits=split_setting(adjust_splits, split),
             progress=bars(quiet),
         )
     if out is not None:

@@ -14,11 +14,13 @@ from marketcast.cli._common import (
     OutOption,
     ParamOption,
     SeedOption,
+    SplitOption,
     bars,
     check_out,
     is_quiet,
     notes,
     parse_params,
+    split_setting,
     write_or_print,
 )
 
@@ -69,6 +71,7 @@ def forecast(
     calibration_windows: int = CalibrationOption,
     column: str | None = ColumnOption,
     adjust_splits: bool = AdjustOption,
+    split: list[str] | None = SplitOption,
     out: Path | None = OutOption,
 ) -> None:
     """Forecast HORIZON business days after the last training row, with intervals at LEVELS."""
@@ -89,7 +92,7 @@ def forecast(
             load=load,
             calibration_windows=calibration_windows,
             column=column,
-            adjust_splits=adjust_splits,
+            adjust_splits=split_setting(adjust_splits, split),
             progress=bars(quiet),
         )
     title = f"{frame.attrs['model']} forecast from {frame.attrs['origin']} ({horizon} business days)"
@@ -115,6 +118,7 @@ def train(
     calibration_windows: int = CalibrationOption,
     column: str | None = ColumnOption,
     adjust_splits: bool = AdjustOption,
+    split: list[str] | None = SplitOption,
 ) -> None:
     """Fit a model on DATA and save it; with --load --fine-tune, train a saved model further."""
     from marketcast import api
@@ -135,7 +139,7 @@ def train(
             params=parse_params(param, seed, epochs) or None,
             calibration_windows=calibration_windows,
             column=column,
-            adjust_splits=adjust_splits,
+            adjust_splits=split_setting(adjust_splits, split),
             progress=bars(quiet),
         )
     if not quiet:

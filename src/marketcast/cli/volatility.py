@@ -14,11 +14,13 @@ from marketcast.cli._common import (
     OutOption,
     ParamOption,
     SeedOption,
+    SplitOption,
     bars,
     check_out,
     is_quiet,
     notes,
     parse_params,
+    split_setting,
     write_or_print,
 )
 
@@ -50,6 +52,7 @@ def volatility(
     param: list[str] | None = ParamOption,
     column: str | None = ColumnOption,
     adjust_splits: bool = AdjustOption,
+    split: list[str] | None = SplitOption,
     out: Path | None = OutOption,
 ) -> None:
     """One-day-ahead volatility and risk (VaR, CVaR, MAD) for each day, from the preceding WINDOW returns."""
@@ -70,7 +73,7 @@ def volatility(
             jobs=jobs,
             params=parse_params(param, seed, None),
             column=column,
-            adjust_splits=adjust_splits,
+            adjust_splits=split_setting(adjust_splits, split),
             progress=bars(quiet),
             refit_every=refit_every,
         )

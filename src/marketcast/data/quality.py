@@ -58,7 +58,11 @@ class QualityReport:
             )
         unadjusted = [s for s in self.splits if s.kind != "jump"]
         if unadjusted and not self.reported:
-            out.append(f"{len(unadjusted)} suspected split(s) or bonus issue(s): use --adjust-splits")
+            first = unadjusted[0]
+            out.append(
+                f"{len(unadjusted)} suspected split(s) or bonus issue(s), which the file does not report: check each "
+                f"and confirm it with --split DATE:RATIO (--split {first.date.date()}:{first.ratio:g})"
+            )
         return out
 
     def as_dict(self) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,7 @@ def resolve_input(
     spec: str | Path,
     *,
     column: str | None = None,
-    adjust_splits: bool = False,
+    adjust_splits: bool | Sequence[str] = False,
     store_path: str | Path | None = None,
     intraday: str | None = None,
 ) -> pd.Series:

@@ -7,13 +7,14 @@ it came from (a file name, a symbol) so that later errors can say which input wa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from marketcast.data.files import PriceData, read_prices
-from marketcast.data.splits import adjust_for_splits, detect_splits, reported_splits
+from marketcast.data.splits import CorporateAction, adjust_for_splits, detect_splits, parse_split, reported_splits
 from marketcast.errors import DataError
 
 __all__ = ["load_series", "series_from_data", "as_series", "require_rows", "source_of"]
@@ -28,7 +29,7 @@ def load_series(
     path: str | Path | PriceData,
     column: str | None = None,
     *,
-    adjust_splits: bool = False,
+    adjust_splits: bool | Sequence[str] = False,
     intraday: str | None = None,
 ) -> pd.Series:
     """Read one price column of a file as a validated series.
@@ -42,15 +43,20 @@ def load_series(
         Column to use; default the close. Canonical or original spelling (``'adjusted close'``,
         ``'adj_close'`` and ``'Adj Close'`` all work).
     adjust_splits
-        Divide prices before each split by its ratio: splits the source reports (Alpha Vantage's
-        ``split cf``) where the file has them, else the suspected splits of
-        :func:`~marketcast.data.splits.detect_splits`.
+        ``True``: divide prices before each split by its ratio, for the splits the source reports
+        (Alpha Vantage's ``split cf``). Never on suspicion alone: a file that reports none but
+        has suspected splits (:func:`~marketcast.data.splits.detect_splits`) is refused with
+        them listed. A list of ``DATE:RATIO`` (``["2014-11-20:10"]``, ``--split``): those
+        splits, confirmed by the user, and the reported ones. What was adjusted is in
+        ``attrs["adjusted_for"]`` and a note.
     """
     data = path if isinstance(path, PriceData) else read_prices(path, intraday=intraday)
     return series_from_data(data, column, adjust_splits=adjust_splits)
 
 
-def series_from_data(data: PriceData, column: str | None = None, *, adjust_splits: bool = False) -> pd.Series:
+def series_from_data(
+    data: PriceData, column: str | None = None, *, adjust_splits: bool | Sequence[str] = False
+) -> pd.Series:
     col = data.resolve_column(column)
     label = data.original_columns.get(col, col)
     raw = data.frame[col]
@@ -77,11 +83,44 @@ def series_from_data(data: PriceData, column: str | None = None, *, adjust_split
             "first": data.frame.index[first].date().isoformat(),
             "where": data.where(first),
         }
-    if adjust_splits and col != "adj_close":
-        actions = reported_splits(data.frame) or detect_splits(data.frame, column=col)
+    if adjust_splits is not False and adjust_splits is not None and col != "adj_close":
+        actions = split_actions(data, col, series, adjust_splits)
+        notes = list(series.attrs.get("notes", []))
         series = adjust_for_splits(series, actions)
-        series.attrs["adjusted_for"] = [a.as_dict() for a in actions if a.kind != "jump"]
+        series.attrs["adjusted_for"] = [a.as_dict() for a in actions]
+        done = "; ".join(f"{a.date.date()} {a.label}" for a in actions) or "nothing (no split reported or confirmed)"
+        series.attrs["notes"] = [*notes, f"{data.name}: adjusted for splits: {done}"]
     return series
+
+
+def split_actions(
+    data: PriceData, col: str, series: pd.Series, adjust_splits: bool | Sequence[str]
+) -> list[CorporateAction]:
+    """The splits to adjust for: reported by the source, or confirmed by the user; never only suspected."""
+    reported = reported_splits(data.frame)
+    confirmed = []
+    if not isinstance(adjust_splits, bool):
+        if isinstance(adjust_splits, str):
+            adjust_splits = [adjust_splits]
+        for text in adjust_splits:
+            when, ratio = parse_split(text)
+            if when not in series.index:
+                raise DataError(
+                    f"{data.name}: --split {text}: no price on {when.date()} (the first day at the new level)"
+                )
+            confirmed.append(CorporateAction(when, ratio, ratio, "confirmed"))
+    if not reported and not confirmed:
+        suspected = [a for a in detect_splits(data.frame, column=col) if a.kind != "jump"]
+        if suspected:
+            listed = "; ".join(f"{a.date.date()} {a.label}" for a in suspected)
+            first = suspected[0]
+            raise DataError(
+                f"{data.name}: the file reports no splits and marketcast adjusts none on suspicion alone; "
+                f"suspected: {listed}. Check them and confirm each with --split DATE:RATIO "
+                f"(--split {first.date.date()}:{first.ratio:g})"
+            )
+    taken = {a.date for a in confirmed}
+    return sorted(confirmed + [a for a in reported if a.date not in taken], key=lambda a: a.date)
 
 
 def as_series(values: pd.Series | np.ndarray | list, *, name: str = "series", positive: bool = True) -> pd.Series:

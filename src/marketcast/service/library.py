@@ -22,7 +22,7 @@ from marketcast.service.saved import ServiceError, saved_model_dir
 __all__ = ["volatility", "forecast", "backtest", "train", "describe_model", "list_models", "ServiceError"]
 
 _FLAG = re.compile(r"^--([a-z-]+)")
-_FLAG_FIELDS = {"from": "start", "to": "end"}
+_FLAG_FIELDS = {"from": "start", "to": "end", "split": "splits"}
 
 
 def _field_of(message: str, default: str | None, rows: str = "start") -> str | None:
@@ -95,8 +95,10 @@ def prices_of(body: dict, store: str | None):
         except MarketcastError as exc:
             status = 404 if "not in the store" in str(exc) or "fetch" in str(exc) else exc.http_status
             raise ServiceError(status, "symbol", str(exc)) from None
-        with blame("column"):
-            return series_from_data(data, body.get("column"), adjust_splits=bool(body.get("adjust_splits")))
+        adjust = list(body.get("splits") or []) or bool(body.get("adjust_splits"))
+        field = "splits" if body.get("splits") else "adjust_splits" if body.get("adjust_splits") else "column"
+        with blame(field):
+            return series_from_data(data, body.get("column"), adjust_splits=adjust)
     raw = body["series"]
     series = pd.Series(
         np.asarray(raw["prices"], dtype=np.float64),

@@ -38,7 +38,12 @@ class SeriesInput(BaseModel):
     series: Series | None = None
     symbol: str | None = Field(None, max_length=128, examples=["cboe:VIX"])
     column: str | None = Field(None, max_length=64, description="Price column of a stored series (default: close).")
-    adjust_splits: bool = False
+    adjust_splits: bool = Field(
+        False, description="Adjust a stored series for the splits its source reports (never on suspicion alone)."
+    )
+    splits: list[str] = Field(
+        [], max_length=64, description="Splits you have checked, DATE:RATIO (2014-11-20:10), with the reported ones."
+    )
 
     @model_validator(mode="after")
     def _one_source(self):
