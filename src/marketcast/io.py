@@ -2,12 +2,18 @@
 
 A result file either appears complete or not at all: the table is written to a temporary file
 in the same folder and renamed over the target, so a crash or a bad input never leaves a
-partial file behind.
+partial file behind. The temporary name carries the writer's process id
+(``.NAME.PID.xxxxxxxx.tmp``), so that what a killed run (``kill -9``) left behind is recognised
+and removed by the next write to the same target (:func:`remove_leftovers`), and a write still
+running in another process is left alone.
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -15,7 +21,14 @@ import pandas as pd
 
 from marketcast.errors import DataError
 
-__all__ = ["OUTPUT_FORMATS", "check_output_path", "write_table", "atomic_write_text"]
+__all__ = [
+    "OUTPUT_FORMATS",
+    "check_output_path",
+    "write_table",
+    "atomic_write_text",
+    "temporary_prefix",
+    "remove_leftovers",
+]
 
 OUTPUT_FORMATS = (".csv", ".parquet", ".json")
 
@@ -47,8 +60,56 @@ def default_mode(directory: bool = False) -> int:
     return (0o777 if directory else 0o666) & ~mask
 
 
+#: ``.NAME.PID.xxxxxxxx`` (a folder, :func:`tempfile.mkdtemp`) or ``... .tmp`` (a file, ``mkstemp``).
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<pid>[0-9]+)\.[a-z0-9_]{8}(?:\.tmp)?")
+
+
+def temporary_prefix(target: Path) -> str:
+    """The prefix of a temporary file or folder that becomes ``target``: hidden, named after it and this process."""
+    return f".{target.name}.{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if os.name != "posix":  # no cheap check: never remove another run's files
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_leftovers(target: Path) -> list[Path]:
+    """Remove the temporary files and folders of earlier writes to ``target`` whose process is gone.
+
+    A run killed while writing (``kill -9``, a power cut) cannot clean up after itself; the next
+    write to the same target does. Only names of :func:`temporary_prefix`'s form for this very
+    target are considered, and only where their process no longer runs (a process id of this
+    machine: on a folder shared between machines a live writer elsewhere could look gone, so the
+    store and job folders are not written there concurrently). Returns what was removed.
+    """
+    target = Path(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    removed = []
+    for path in parent.glob(glob.escape(f".{target.name}.") + "*"):
+        found = _TEMPORARY.fullmatch(path.name)
+        if found is None or found["name"] != target.name or _alive(int(found["pid"])):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
 def _atomic_replace(target: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    remove_leftovers(target)
+    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(target), suffix=".tmp", dir=target.parent or ".")
     os.close(fd)
     try:
         write(tmp)

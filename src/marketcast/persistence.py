@@ -106,7 +106,10 @@ def save_model(
     arrays, meta = model._get_state()
     meta, files = _extract_files(meta)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    from marketcast.io import remove_leftovers, temporary_prefix
+
+    remove_leftovers(target)
+    tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(target), dir=target.parent))
     try:
         checksums = {}
         if arrays:
@@ -145,8 +148,8 @@ def save_model(
 
         os.chmod(tmp, default_mode(directory=True))  # mkdtemp made it owner-only
         if target.exists():
-            backup = target.with_name(f".{target.name}.old")
-            shutil.rmtree(backup, ignore_errors=True)
+            backup = Path(tempfile.mkdtemp(prefix=temporary_prefix(target), dir=target.parent))
+            backup.rmdir()  # a free name of the same form: a kill between the renames leaves it to remove_leftovers
             os.replace(target, backup)
             os.replace(tmp, target)
             shutil.rmtree(backup, ignore_errors=True)

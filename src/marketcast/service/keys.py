@@ -94,7 +94,10 @@ def add_key(path: str | Path, name: str, scope: str) -> str:
         old += "\n"
     line = f"{name} {scope} sha256:{hash_key(key).hex()}\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    from marketcast.io import remove_leftovers, temporary_prefix
+
+    remove_leftovers(path)
+    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(old + line)
