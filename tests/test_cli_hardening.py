@@ -257,3 +257,22 @@ def test_splits_are_adjusted_only_when_reported_or_confirmed(capsys, tmp_path):
     assert rc == 0 and "adjusted for splits: nothing" in err
     rc, out, _ = run(capsys, "data", "check", vix)
     assert rc == 0 and "suspected split" not in out
+
+
+@pytest.mark.realdata
+def test_progress_lines_when_stderr_is_piped(tmp_path):
+    """Issue 15: piped output shows plain progress lines (every $MARKETCAST_PROGRESS_SECONDS), in units of work."""
+    from conftest import data_file
+
+    env = {**os.environ, "MARKETCAST_PROGRESS_SECONDS": "0.1"}
+    args = ["volatility", data_file("VIX_History.csv"), "--models", "nnar", "-p", "repeats=2", "--jobs", "1",
+            "--from", "2021-05-03", "--to", "2021-05-14", "--out", tmp_path / "v.csv"]
+    proc = subprocess.run([sys.executable, "-m", "marketcast", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("volatility forecasts: ")]
+    assert lines and lines[-1].startswith("volatility forecasts: 10/10 (100%), done in "), proc.stderr
+    assert "\x1b" not in proc.stderr and "\r" not in proc.stderr  # no terminal codes in a log
+    quiet = subprocess.run([sys.executable, "-m", "marketcast", "-q", *map(str, args)], capture_output=True,
+                           text=True, env=env, timeout=600)
+    assert quiet.returncode == 0 and quiet.stderr == ""

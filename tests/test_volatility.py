@@ -72,3 +72,22 @@ def test_windows_split_across_processes_give_the_same_forecasts(prices):
     assert len(one) == 2 * (MIN_PARALLEL_WINDOWS + 6)
     cols = ["date", "model", "volatility", "var", "cvar", "mad", "rho", "dof", "p", "size", "rmse"]
     pd.testing.assert_frame_equal(one[[c for c in cols if c in one]], two[[c for c in cols if c in two]])
+
+
+def test_progress_counts_windows_as_they_finish(vix):
+    """Issue 15: the progress of a rolling run counts forecasts (a window per day and model), chunk by
+    chunk for models that fit windows one by one, so a long NNAR run does not sit at 0 of 1."""
+    from marketcast.models.nnar import NNARVolatility
+
+    calls = []
+    days = ("2021-05-03", "2021-05-14")  # 10 trading days
+    out = rolling_volatility(
+        vix, window=504, start=days[0], end=days[1], models=["dd-ewma", NNARVolatility(repeats=2)],
+        progress=calls.append, n_jobs=1,
+    )
+    assert len(out) == 20
+    assert calls[0] == 10 and sum(calls) == 20  # DD-EWMA: all windows at once
+    assert len(calls) > 2 and max(calls[1:]) < 10  # NNAR: in chunks
+    # other chunks, the same forecasts
+    again = rolling_volatility(vix, window=504, start="2021-05-07", end=days[1], models=[NNARVolatility(repeats=2)])
+    assert again["volatility"].tolist() == out.loc[out["model"] == "nnar", "volatility"].tolist()[-len(again) :]

@@ -126,19 +126,40 @@ def _reuse_members(model, done: dict[tuple, np.ndarray]):
 MIN_PARALLEL_WINDOWS = 64
 
 
-def _forecast_windows(model: VolatilityModel, windows: np.ndarray, stats, dates: np.ndarray, n_jobs: int):
-    """``model.forecast_windows`` on all windows, split into ``n_jobs`` chunks run in parallel
-    (joblib's process workers) when the model fits windows one by one and there are many."""
+def _forecast_windows(
+    model: VolatilityModel,
+    windows: np.ndarray,
+    stats,
+    dates: np.ndarray,
+    n_jobs: int,
+    progress: Callable[[int], None] | None = None,
+):
+    """``model.forecast_windows`` on all windows; split into chunks when the model fits windows one
+    by one (NNAR, Prophet), run in parallel (joblib's process workers) where there are many, with
+    ``progress`` told of each chunk's windows. Splitting changes no forecast of such a model."""
     from marketcast.models.base import VolatilityForecast
 
-    if n_jobs < 2 or not model.parallel_windows or len(windows) < MIN_PARALLEL_WINDOWS:
-        return model.forecast_windows(windows, stats, dates)
-    from joblib import Parallel, delayed
+    n = len(windows)
+    if not model.parallel_windows or n < 2:
+        out = model.forecast_windows(windows, stats, dates)
+        if progress is not None:
+            progress(n)
+        return out
+    workers = n_jobs if n_jobs >= 2 and n >= MIN_PARALLEL_WINDOWS else 1
+    parts = np.array_split(np.arange(n), min(n, max(8, 4 * workers)))
+    tasks = ((windows[rows], stats.take(rows), dates[rows]) for rows in parts)
+    if workers == 1:
+        results = (model.forecast_windows(*task) for task in tasks)
+    else:
+        from joblib import Parallel, delayed
 
-    parts = np.array_split(np.arange(len(windows)), n_jobs)
-    out = Parallel(n_jobs=n_jobs)(
-        delayed(model.forecast_windows)(windows[rows], stats.take(rows), dates[rows]) for rows in parts
-    )
+        # In order, as each chunk finishes: the progress moves while the rest still run.
+        results = Parallel(n_jobs=workers, return_as="generator")(delayed(model.forecast_windows)(*t) for t in tasks)
+    out = []
+    for rows, res in zip(parts, results, strict=True):
+        out.append(res)
+        if progress is not None:
+            progress(len(rows))
     extra = {key: np.concatenate([np.asarray(o.extra[key]) for o in out]) for key in out[0].extra}
     dof = None if out[0].dof is None else np.concatenate([o.dof for o in out])
     return VolatilityForecast(np.concatenate([o.volatility for o in out]), extra, dof)
@@ -171,6 +192,8 @@ def rolling_volatility(
         Volatility model names or instances.
     tail, notional
         Tail probability and position size for VaR and CVaR (0.05 and 1000 in Table VI).
+    progress
+        Called with each number of windows forecast (one per day and model) as they finish.
     n_jobs
         Processes for models that fit windows one by one (NNAR, Prophet) over at least
         :data:`MIN_PARALLEL_WINDOWS` windows; default every available core, 1 for none. The
@@ -237,10 +260,12 @@ def rolling_volatility(
         t0 = time.perf_counter()
         res = _reuse_members(model, done)
         if res is None:
-            res = _forecast_windows(model, windows, st, window_dates, jobs)
+            res = _forecast_windows(model, windows, st, window_dates, jobs, progress)
             cost = (time.perf_counter() - t0) / pos.size
         else:  # an ensemble of members computed already costs what they cost
             cost = sum(seconds[model_key(m)] for m in cast(Any, model).member_models())
+            if progress is not None:
+                progress(pos.size)
         done[model_key(model)] = res.volatility
         seconds[model_key(model)] = cost
         dof = res.dof if res.dof is not None else st.dof
@@ -265,8 +290,6 @@ def rolling_volatility(
         # One constructor call: inserting the model's columns one by one costs milliseconds.
         columns.update(res.extra)
         frames.append(pd.DataFrame(columns))
-        if progress is not None:
-            progress(1)
     out = pd.concat(frames, ignore_index=True)
     out.attrs = {"tail": tail, "notional": notional, "window": window, "source": source_of(prices)}
     return out

@@ -78,7 +78,7 @@ def volatility(
     names = _names(models)
     instances = configured_models(names, "volatility", _params(params, seed))
     prices = _prices(data, column, adjust_splits)
-    with _progress(progress, "volatility models", len(names)) as tick:
+    with _progress(progress, "volatility forecasts", len(names) * _forecast_days(prices, window, start, end)) as tick:
         return rolling_volatility(
             prices,
             window=window,
@@ -91,6 +91,19 @@ def volatility(
             n_jobs=jobs,
             refit_every=refit_every,
         )
+
+
+def _forecast_days(prices: pd.Series, window: int, start, end) -> int:
+    """How many days :func:`~marketcast.volatility.rolling_volatility` forecasts: its progress
+    counts windows, one per day and model. Bad settings count one; the call itself then says why."""
+    from marketcast.errors import MarketcastError
+    from marketcast.stats import log_returns
+    from marketcast.volatility import forecast_dates
+
+    try:
+        return len(forecast_dates(log_returns(prices), int(window), start, end)[0])
+    except (MarketcastError, TypeError, ValueError):
+        return 1
 
 
 def backtest(

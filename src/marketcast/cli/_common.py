@@ -143,13 +143,74 @@ def _no_progress(n: int = 1) -> None:
     return None
 
 
+class _PlainProgress:
+    """Progress as plain lines on stderr every ``interval`` seconds, for logs and pipes.
+
+    A thread writes the line, so a unit that takes long (an epoch, an asset) does not hold the
+    next line back; lines start once a first unit is done, so a run that fails while starting
+    (an unreachable scheduler) prints its one error line only. A last line says how long the
+    whole took once any line was written.
+    """
+
+    def __init__(self, description: str, total: int, interval: float) -> None:
+        import threading
+        import time
+
+        self.description, self.total, self.interval = description, total, interval
+        self.done, self.printed = 0, False
+        self._clock = time.monotonic
+        self._start = self._clock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="marketcast-progress", daemon=True)
+
+    def _line(self, finished: bool = False) -> None:
+        elapsed = self._clock() - self._start
+        share = f" ({self.done / self.total:.0%})" if self.total else ""
+        when = f"done in {elapsed:.0f} s" if finished else f"{elapsed:.0f} s"
+        typer.echo(f"{self.description}: {self.done}/{self.total}{share}, {when}", err=True)
+        self.printed = True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            if self.done:
+                self._line()
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+
+    def __enter__(self) -> Callable[[int], None]:
+        self._thread.start()
+        return self.advance
+
+    def __exit__(self, exc_type, *_) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self.printed and exc_type is None:
+            self._line(finished=True)
+
+
+def progress_interval() -> float:
+    """Seconds between plain progress lines (``$MARKETCAST_PROGRESS_SECONDS``, default 5)."""
+    import os
+
+    try:
+        value = float(os.environ.get("MARKETCAST_PROGRESS_SECONDS", "5"))
+    except ValueError:
+        return 5.0
+    return value if math.isfinite(value) and value > 0 else 5.0
+
+
 @contextlib.contextmanager
 def progress(description: str, total: int, quiet: bool) -> Iterator[Callable[[int], None]]:
-    """A Rich progress bar on stderr; a no-op when quiet or when stderr is not a terminal."""
+    """A Rich progress bar on a terminal's stderr, plain lines every few seconds elsewhere; nothing when quiet."""
     import sys
 
-    if quiet or total <= 0 or not sys.stderr.isatty():
+    if quiet or total <= 0:
         yield _no_progress
+        return
+    if not sys.stderr.isatty():
+        with _PlainProgress(description, total, progress_interval()) as advance:
+            yield advance
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

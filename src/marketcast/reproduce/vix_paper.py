@@ -367,6 +367,14 @@ def volatility_tables(prices: pd.Series, config: VixPaperConfig, tick=None) -> d
 # --- VaR backtest -----------------------------------------------------------------------------------
 
 
+def _days(prices: pd.Series, start, end) -> int:
+    """The days a 504-return rolling volatility run forecasts (its progress counts windows)."""
+    from marketcast.stats import log_returns
+    from marketcast.volatility import forecast_dates
+
+    return len(forecast_dates(log_returns(prices), 504, start, end)[0])
+
+
 def var_tables(prices: pd.Series, config: VixPaperConfig, tick=None) -> dict[str, pd.DataFrame]:
     """One-day VaR backtest over ``var_start..var_end`` for every volatility model (first seed)."""
     vol = rolling_volatility(
@@ -442,8 +450,8 @@ def reproduce_vix_paper(
         ("table2_earlier", earlier_slices(prices.index) * 3, lambda t: earlier_origins_table(prices, 21, t)),
         ("table3_earlier", earlier_slices(prices.index) * 3, lambda t: earlier_origins_table(prices, 5, t)),
         ("table4", 2 * config.lstm_epochs * (n_seeds + NETWORKS), lambda t: interval_tables(prices, config, t)),
-        ("table5", 5 * n_seeds, lambda t: volatility_tables(prices, config, t)),
-        ("var", 5, lambda t: var_tables(prices, config, t)),
+        ("table5", 5 * n_seeds * _days(prices, *TABLE_V_DAYS), lambda t: volatility_tables(prices, config, t)),
+        ("var", 5 * _days(prices, config.var_start, config.var_end), lambda t: var_tables(prices, config, t)),
     ]
     tables: dict[str, pd.DataFrame] = {}
     seconds: dict[str, float] = {}
