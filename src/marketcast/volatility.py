@@ -141,10 +141,10 @@ def _forecast_windows(
 
     n = len(windows)
     if not model.parallel_windows or n < 2:
-        out = model.forecast_windows(windows, stats, dates)
+        whole = model.forecast_windows(windows, stats, dates)
         if progress is not None:
             progress(n)
-        return out
+        return whole
     workers = n_jobs if n_jobs >= 2 and n >= MIN_PARALLEL_WINDOWS else 1
     parts = np.array_split(np.arange(n), min(n, max(8, 4 * workers)))
     tasks = ((windows[rows], stats.take(rows), dates[rows]) for rows in parts)
@@ -155,7 +155,7 @@ def _forecast_windows(
 
         # In order, as each chunk finishes: the progress moves while the rest still run.
         results = Parallel(n_jobs=workers, return_as="generator")(delayed(model.forecast_windows)(*t) for t in tasks)
-    out = []
+    out: list[VolatilityForecast] = []
     for rows, res in zip(parts, results, strict=True):
         out.append(res)
         if progress is not None:
