@@ -91,3 +91,20 @@ def test_progress_counts_windows_as_they_finish(vix):
     # other chunks, the same forecasts
     again = rolling_volatility(vix, window=504, start="2021-05-07", end=days[1], models=[NNARVolatility(repeats=2)])
     assert again["volatility"].tolist() == out.loc[out["model"] == "nnar", "volatility"].tolist()[-len(again) :]
+
+
+def test_blocks_bound_memory_and_change_no_digit(vix, monkeypatch):
+    """Issue 15: a long run goes block by block (z of one block at a time); the numbers are the same."""
+    import marketcast.volatility as vol_module
+    from marketcast.models.nnar import NNARVolatility
+
+    days = ("2021-03-01", "2021-05-24")
+    models = ["dd-ewma", NNARVolatility(repeats=2), "garch"]
+    whole = rolling_volatility(vix, window=504, start=days[0], end=days[1], models=models, n_jobs=1)
+    monkeypatch.setattr(vol_module, "ROLLING_BLOCK", 7)
+    ticks = []
+    blocks = rolling_volatility(vix, window=504, start=days[0], end=days[1], models=models, n_jobs=1,
+                                progress=ticks.append)
+    pd.testing.assert_frame_equal(whole.drop(columns="seconds"), blocks.drop(columns="seconds"), check_exact=True)
+    n = len(whole) // 3
+    assert ticks[:3] == [7, 7, 7] and sum(ticks) == 3 * n

@@ -175,17 +175,54 @@ class WindowStats:
         Sample mean, sign correlation (eq. 3), :math:`F(\\bar r)` and t degrees of freedom
         (eq. 4, ``inf`` for the normal).
     z : ndarray
-        Sample volatilities :math:`Z_t` of each window, shape ``(n_windows, window)``.
+        Sample volatilities :math:`Z_t` of each window, shape ``(n_windows, window)``. Where the
+        statistics were made by :func:`window_stats_by_block`, computed when first asked for
+        (of the windows kept), so that a long rolling run holds ``z`` of one block at a time.
     """
 
-    __slots__ = ("mean", "rho", "cdf_mean", "dof", "z")
+    __slots__ = ("mean", "rho", "cdf_mean", "dof", "_z", "_windows")
 
-    def __init__(self, mean, rho, cdf_mean, dof, z):
-        self.mean, self.rho, self.cdf_mean, self.dof, self.z = mean, rho, cdf_mean, dof, z
+    def __init__(self, mean, rho, cdf_mean, dof, z=None, windows=None):
+        if z is None and windows is None:
+            raise ValueError("WindowStats needs z or the windows to compute it from")
+        self.mean, self.rho, self.cdf_mean, self.dof = mean, rho, cdf_mean, dof
+        self._z, self._windows = z, windows
 
-    def take(self, rows: np.ndarray) -> WindowStats:
+    @property
+    def z(self) -> np.ndarray:
+        if self._z is None:
+            self._z = window_stats(self._windows).z  # the same pass per window: the same bits
+        return self._z
+
+    def take(self, rows: np.ndarray | slice) -> WindowStats:
         """The statistics of the windows at positions ``rows``."""
-        return WindowStats(self.mean[rows], self.rho[rows], self.cdf_mean[rows], self.dof[rows], self.z[rows])
+        z = None if self._z is None else self._z[rows]
+        windows = None if self._windows is None else self._windows[rows]
+        return WindowStats(self.mean[rows], self.rho[rows], self.cdf_mean[rows], self.dof[rows], z, windows)
+
+
+#: Windows whose ``z`` a rolling run holds at once (:func:`window_stats_by_block`): 4096 x 504 x 8 B = 16 MB.
+STATS_BLOCK = 4096
+
+
+def window_stats_by_block(windows: np.ndarray, block: int = STATS_BLOCK) -> WindowStats:
+    """:func:`window_stats` of many windows with memory bounded by ``block``: the per-window
+    numbers for all, ``z`` left to be computed for the windows a model asks for (``take``)."""
+    n = len(windows)
+    if n <= block:
+        return window_stats(windows)
+    parts = [window_stats(windows[i : i + block]) for i in range(0, n, block)]
+    rho = np.concatenate([p.rho for p in parts])
+    # dof over all windows in one call: NumPy's vectorised log/exp may round the last bit of an
+    # element differently by its place in a call, and the digits must not depend on the block.
+    dof = np.atleast_1d(t_dof_from_sign_correlation(rho))
+    return WindowStats(
+        np.concatenate([p.mean for p in parts]),
+        rho,
+        np.concatenate([p.cdf_mean for p in parts]),
+        dof,
+        windows=windows,
+    )
 
 
 def window_stats(windows: np.ndarray) -> WindowStats:

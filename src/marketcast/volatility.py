@@ -20,7 +20,10 @@ from marketcast.data.series import as_series, source_of
 from marketcast.errors import DataError, ModelError
 from marketcast.models.base import VolatilityModel
 from marketcast.risk_measures import conditional_value_at_risk, mean_absolute_deviation, value_at_risk
-from marketcast.stats import log_returns, window_stats
+from marketcast.stats import STATS_BLOCK, log_returns, window_stats_by_block
+
+#: Windows a rolling run forecasts at once with a split-safe model: memory bounded whatever the days.
+ROLLING_BLOCK = STATS_BLOCK
 
 __all__ = ["rolling_volatility", "forecast_dates", "VOLATILITY_COLUMNS"]
 
@@ -140,6 +143,15 @@ def _forecast_windows(
     from marketcast.models.base import VolatilityForecast
 
     n = len(windows)
+    if model.split_safe and not model.parallel_windows and n > ROLLING_BLOCK:
+        # Block by block, so that memory stays bounded however many days (DD-EWMA's z and grid).
+        blocks = []
+        for i in range(0, n, ROLLING_BLOCK):
+            block = slice(i, i + ROLLING_BLOCK)
+            blocks.append(model.forecast_windows(windows[block], stats.take(block), dates[block]))
+            if progress is not None:
+                progress(len(blocks[-1].volatility))
+        return _concatenate(blocks)
     if not model.parallel_windows or n < 2:
         whole = model.forecast_windows(windows, stats, dates)
         if progress is not None:
@@ -160,9 +172,16 @@ def _forecast_windows(
         out.append(res)
         if progress is not None:
             progress(len(rows))
-    extra = {key: np.concatenate([np.asarray(o.extra[key]) for o in out]) for key in out[0].extra}
-    dof = None if out[0].dof is None else np.concatenate([o.dof for o in out])
-    return VolatilityForecast(np.concatenate([o.volatility for o in out]), extra, dof)
+    return _concatenate(out)
+
+
+def _concatenate(parts):
+    """One :class:`~marketcast.models.base.VolatilityForecast` of consecutive chunks' forecasts."""
+    from marketcast.models.base import VolatilityForecast
+
+    extra = {key: np.concatenate([np.asarray(o.extra[key]) for o in parts]) for key in parts[0].extra}
+    dof = None if parts[0].dof is None else np.concatenate([o.dof for o in parts])
+    return VolatilityForecast(np.concatenate([o.volatility for o in parts]), extra, dof)
 
 
 def rolling_volatility(
@@ -236,7 +255,7 @@ def rolling_volatility(
     from marketcast.models.features import available_cores
 
     jobs = available_cores() if n_jobs is None else int(n_jobs)
-    st = window_stats(windows)
+    st = window_stats_by_block(windows, ROLLING_BLOCK)
     flat = ~np.isfinite(st.rho)
     if flat.any():
         # Constant prices: every return equals the mean, so there is no sign correlation, no t and
