@@ -1,6 +1,6 @@
 """Peak memory of the loaders and of rolling volatility (issue 15), each in a fresh process.
 
-    .venv/bin/python benchmarks/bench_memory.py [--mb 400] [--days 146000]
+    .venv/bin/python benchmarks/bench_memory.py [--mb 1200] [--days 146000]
 
 1. A file of minute bars (``Date,Open,High,Low,Close,Volume``, written here, ``--mb`` of it) taken
    to daily closes (``read_prices(intraday='close')``, ``--daily-closes``): the process's peak memory
@@ -113,7 +113,7 @@ def rolling(days: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mb", type=float, default=400, help="size of the minute-bar file (MB)")
+    parser.add_argument("--mb", type=float, default=1200, help="size of the minute-bar file (MB; the issue's was 1.2 GB)")
     parser.add_argument("--days", type=int, default=146_000, help="length of the daily series")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="marketcast-bench-memory-") as folder:

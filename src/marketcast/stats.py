@@ -211,7 +211,11 @@ def window_stats_by_block(windows: np.ndarray, block: int = STATS_BLOCK) -> Wind
     n = len(windows)
     if n <= block:
         return window_stats(windows)
-    parts = [window_stats(windows[i : i + block]) for i in range(0, n, block)]
+    parts = []
+    for i in range(0, n, block):
+        st = window_stats(windows[i : i + block])
+        parts.append(st)
+        st._z = st._windows = None  # keep the block's numbers, not its z
     rho = np.concatenate([p.rho for p in parts])
     # dof over all windows in one call: NumPy's vectorised log/exp may round the last bit of an
     # element differently by its place in a call, and the digits must not depend on the block.

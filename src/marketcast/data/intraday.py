@@ -1,9 +1,10 @@
 """Intraday files (minute bars) taken to daily closes, streamed so memory stays bounded.
 
 A file of minute bars can be far larger than memory allows as Python strings. It is read in
-blocks with pyarrow's streaming CSV reader, every column as text (numbers are parsed later,
+blocks cut at line ends and parsed by pyarrow's CSV reader, every column as text (numbers are parsed later,
 only for the rows kept, by :mod:`marketcast.data.files` with its usual messages); each block
-is cut to the last row of each day at once, so what is held is one block plus one row per day.
+is cut to the last row of each day at once, so what is held is one block plus one row per day
+(:func:`_blocks`).
 """
 
 from __future__ import annotations
@@ -42,19 +43,20 @@ def daily_closes(path: Path, head: str, *, name: str) -> tuple[pd.DataFrame, str
     date_i = canon.index("date") if "date" in canon else 0
     keep_cols = [h for h, c in zip(headers, canon) if c not in _DROP]
     dropped = [h for h, c in zip(headers, canon) if c in _DROP]
+    options = {
+        "read_options": pacsv.ReadOptions(column_names=headers, encoding="utf8"),
+        "parse_options": pacsv.ParseOptions(delimiter=sep),
+        "convert_options": pacsv.ConvertOptions(
+            column_types={h: pa.string() for h in headers},
+            include_columns=keep_cols,
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    }
     try:
-        reader = pacsv.open_csv(
-            str(path),
-            read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE, encoding="utf8"),
-            parse_options=pacsv.ParseOptions(delimiter=sep),
-            convert_options=pacsv.ConvertOptions(
-                column_types={h: pa.string() for h in headers},
-                include_columns=keep_cols,
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-        parts = [_last_per_day(batch, headers[date_i]) for batch in reader]
+        parts = [
+            _last_per_day(pacsv.read_csv(pa.BufferReader(block), **options), headers[date_i]) for block in _blocks(path)
+        ]
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DataError(f"{name}: malformed CSV ({str(exc).splitlines()[0]})") from None
     table = pa.concat_tables([p for p in parts if p.num_rows]) if any(p.num_rows for p in parts) else None
@@ -67,6 +69,27 @@ def daily_closes(path: Path, head: str, *, name: str) -> tuple[pd.DataFrame, str
     if dropped:
         note += f"; dropped {', '.join(dropped)}"
     return frame[keep_cols], note
+
+
+def _blocks(path: Path, size: int | None = None):
+    """The data lines after the header, in blocks of about ``size`` bytes cut at line ends.
+
+    Parsed one at a time with pyarrow's CSV reader, so what is held is one block: pyarrow's own
+    streaming reader reads ahead of its consumer, and its memory grew with the file.
+    """
+    size = size or BLOCK_SIZE
+    with open(path, "rb") as fh:
+        while (line := fh.readline()) and not line.strip():
+            pass  # blank lines, then the header
+        rest = b""
+        while chunk := fh.read(size):
+            data = rest + chunk
+            cut = data.rfind(b"\n") + 1
+            if cut:
+                yield data[:cut]
+            rest = data[cut:]
+        if rest.strip():
+            yield rest
 
 
 def _last_rows_fixed_width(stamps) -> np.ndarray | None:
