@@ -105,7 +105,7 @@ def test_more_alphas_than_the_kernel_takes_use_numpy(monkeypatch):
 def test_a_missing_kernel_is_said_once_and_numpy_serves(monkeypatch, caplog):
     from marketcast.models import _kernels
 
-    ewma._say_fallback.cache_clear()
+    _kernels._say_fallback.cache_clear()
     monkeypatch.delenv(_kernels.ENV_SWITCH, raising=False)  # .ci/kernels runs this file with the kernels off
     for variable in _kernels.ALIASES:
         monkeypatch.delenv(variable, raising=False)
@@ -121,7 +121,7 @@ def test_a_missing_kernel_is_said_once_and_numpy_serves(monkeypatch, caplog):
         fess, _ = loop_ddewma(z[1])
         np.testing.assert_array_equal(res.fess[1], fess)
     finally:
-        ewma._say_fallback.cache_clear()
+        _kernels._say_fallback.cache_clear()
 
 
 def test_the_one_switch_turns_it_off(monkeypatch):

@@ -18,7 +18,6 @@ SLSQP with the same analytic gradient and arch's constraints finishes from the b
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 
@@ -44,18 +43,9 @@ def backcast(resids: np.ndarray) -> float:
     return float(np.sum((np.abs(resids[:tau]) ** 2.0) * w))
 
 
-@functools.cache
-def _say_fallback(reason: str) -> None:
-    level = logging.WARNING if "not built" in reason else logging.INFO
-    logger.log(level, "garch: %s; the likelihood runs through scipy.signal.lfilter (the same fits, slower)", reason)
-
-
 def _kernel():
-    reason = _kernels.fallback_reason(KERNEL)
-    if reason is None:
-        return _kernels.load_kernel(KERNEL)
-    _say_fallback(reason)
-    return None
+    fallback = "the likelihood runs through scipy.signal.lfilter (the same fits, slower)"
+    return _kernels.kernel_or_fallback(KERNEL, "garch", fallback, __name__)
 
 
 def kernel_in_use() -> str:

@@ -165,6 +165,24 @@ def load_kernel(name: str) -> Any:
     return None if fallback_reason(name) is not None else _load(name)
 
 
+@functools.cache
+def _say_fallback(logger_name: str, model: str, reason: str, fallback: str) -> None:
+    # Not built is worth a warning (a slower install than intended); a switch the user set, a note.
+    level = logging.WARNING if "not built" in reason else logging.INFO
+    logging.getLogger(logger_name).log(level, "%s: %s; %s", model, reason, fallback)
+
+
+def kernel_or_fallback(name: str, model: str, fallback: str, logger_name: str = __name__) -> Any:
+    """Kernel ``name`` where it serves; else ``None``, after saying once per process why and what
+    ``model`` does instead (``fallback``), on ``logger_name``: a WARNING where the kernel was not
+    built, an INFO (``marketcast -v``) where a switch turned it off."""
+    reason = fallback_reason(name)
+    if reason is None:
+        return _load(name)
+    _say_fallback(logger_name, model, reason, fallback)
+    return None
+
+
 _logged: set[tuple[str, str]] = set()
 
 

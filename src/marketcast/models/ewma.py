@@ -21,7 +21,6 @@ in chunks short enough that :math:`(1-\alpha)^{-j}` stays far from overflow.
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 
@@ -86,19 +85,9 @@ def ewma_paths(z: np.ndarray, alphas: np.ndarray, s0: np.ndarray) -> np.ndarray:
 KERNEL = "_ddewma_kernel"
 
 
-@functools.cache
-def _say_fallback(reason: str) -> None:
-    # Not built is worth a warning (a slower install than intended); a switch the user set, a note.
-    level = logging.WARNING if "not built" in reason else logging.INFO
-    logger.log(level, "dd-ewma: %s; window statistics and smoothing run in NumPy (the same digits, slower)", reason)
-
-
 def _kernel():
-    reason = _kernels.fallback_reason(KERNEL)
-    if reason is None:
-        return _kernels.load_kernel(KERNEL)
-    _say_fallback(reason)
-    return None
+    fallback = "window statistics and smoothing run in NumPy (the same digits, slower)"
+    return _kernels.kernel_or_fallback(KERNEL, "dd-ewma", fallback, __name__)
 
 
 def kernel_in_use() -> str:
