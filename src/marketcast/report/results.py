@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from marketcast.errors import DataError
-from marketcast.report import charts as C
+from marketcast.report import chart_builders as C
 from marketcast.report.html import Section
 
 __all__ = ["KINDS", "ResultKind", "load_results", "classify", "history_from_manifest", "sections_for", "build_report"]
