@@ -52,7 +52,8 @@ def vix_paper(
 
     from marketcast.data import load_series
     from marketcast.reproduce.outputs import prepare_folder, write_tables
-    from marketcast.reproduce.vix_paper import VixPaperConfig, reproduce_vix_paper, summary_markdown
+    from marketcast.reproduce.vix_paper import VixPaperConfig, reproduce_vix_paper
+    from marketcast.reproduce.vix_summary import summary_markdown
 
     folder = prepare_folder(out)
     config = VixPaperConfig.quick() if quick else VixPaperConfig()

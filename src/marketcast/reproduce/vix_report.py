@@ -8,7 +8,8 @@ import pandas as pd
 
 from marketcast.report import Chart, Layer, Section, fan_chart, render_html, slice_errors, var_chart, volatility_chart
 from marketcast.report.charts import PALETTE
-from marketcast.reproduce.vix_paper import VixPaperResult, summary_markdown
+from marketcast.reproduce.vix_paper import VixPaperResult
+from marketcast.reproduce.vix_summary import summary_markdown
 
 __all__ = ["write_vix_report"]
 
