@@ -8,10 +8,13 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE} AS deps
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY build/wheelhouse/deps /wheels
+COPY build/wheelhouse/stripped /stripped
 RUN python3 -m venv /opt/marketcast \
  && /opt/marketcast/bin/pip install --no-index --find-links /wheels /wheels/*.whl \
  && site=/opt/marketcast/lib/python3.11/site-packages \
  && test -d "$site/torch" -a -d "$site/pyarrow" \
+ # libtorch_cpu.so without its debugging symbols, from the same wheel (make wheelhouse), where the host stripped it
+ && cp -a /stripped/. "$site"/ \
  # C++ headers, cmake files, test binaries and test suites serve building and testing the packages, not running
  # them (torch.testing._internal stays: torch.utils.checkpoint imports it)
  && rm -rf "$site/torch/include" "$site/torch/share/cmake" "$site/torch/test" \

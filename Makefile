@@ -61,6 +61,15 @@ wheelhouse:
 	rm -rf $(WHEELHOUSE)
 	$(WHEEL_PY) -m pip wheel --quiet --wheel-dir $(WHEELHOUSE)/deps $(TORCH) .
 	mkdir -p $(WHEELHOUSE)/app && mv $(WHEELHOUSE)/deps/marketcast-*.whl $(WHEELHOUSE)/app/
+	@# torch's libtorch_cpu.so carries 89 MB of symbols that serve debugging torch, not running it: a stripped copy
+	@# from the same wheel, which the Dockerfile lays over the installed file (none where the host has no strip).
+	mkdir -p $(WHEELHOUSE)/stripped
+	if command -v strip >/dev/null 2>&1; then \
+	  $(WHEEL_PY) -c 'import glob, sys, zipfile; zipfile.ZipFile(glob.glob(sys.argv[1])[0]).extract("torch/lib/libtorch_cpu.so", sys.argv[2])' \
+	    '$(WHEELHOUSE)/deps/torch-*.whl' $(WHEELHOUSE)/stripped \
+	  && strip --strip-unneeded $(WHEELHOUSE)/stripped/torch/lib/libtorch_cpu.so \
+	  && chmod 755 $(WHEELHOUSE)/stripped/torch/lib/libtorch_cpu.so; \
+	else echo "wheelhouse: no strip here: the image keeps torch's symbols (about 89 MB more)"; fi
 
 image: wheelhouse
 	$(DOCKER) build --force-rm --network host --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE):$(VERSION) -t $(IMAGE):latest .

@@ -80,8 +80,10 @@ def image(docker) -> str:
     size = int(subprocess.run([docker, "image", "inspect", "-f", "{{.Size}}", tag], capture_output=True,
                               text=True, check=True).stdout)
     print(f"{tag}: {size / 1e6:.0f} MB (goal: under 1500 MB)")
-    # The goal is 1.5 GB (the README gives the measured size); a CUDA build of torch alone would pass 4 GB.
-    assert size < 2.0e9, f"{tag} is {size / 1e6:.0f} MB: is a CUDA torch or a build tool in it?"
+    # The goal is 1.5 GB with torch's symbols stripped (make wheelhouse, where the host has strip); a CUDA build
+    # of torch alone would pass 4 GB.
+    limit = 1.5e9 if shutil.which("strip") else 1.6e9
+    assert size < limit, f"{tag} is {size / 1e6:.0f} MB: is a CUDA torch or a build tool in it?"
     return tag
 
 
