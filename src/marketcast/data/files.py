@@ -29,6 +29,7 @@ import pandas as pd
 
 from marketcast._context import INTRADAY as _INTRADAY
 from marketcast._context import INTRADAY_MODES
+from marketcast.data.intraday import TIME_OF_DAY, intraday_message, looks_intraday
 from marketcast.errors import DataError
 
 __all__ = [
@@ -192,9 +193,9 @@ def read_prices(path: str | Path, *, intraday: str | None = None) -> PriceData:
     if encoding != "utf-8":  # UTF-16 or Latin-1 files are small: decode them whole
         return _read_bytes(p.read_bytes(), name=name, path=str(path), intraday=intraday)
     text_head = head.decode("utf-8", errors="ignore").lstrip("\ufeff")
-    if _looks_intraday(text_head):
+    if looks_intraday(text_head):
         if intraday == "refuse":
-            raise DataError(_intraday_message(name, _looks_intraday(text_head)))
+            raise DataError(intraday_message(name, looks_intraday(text_head)))
         from marketcast.data.intraday import daily_closes
 
         raw, note = daily_closes(p, text_head, name=name)
@@ -270,45 +271,6 @@ def _text_encoding(head: bytes, name: str, *, complete: bool) -> str:
     if not any(b in controls for b in head):
         return "latin-1"
     raise DataError(f"{name}: not a text file (neither UTF-8, UTF-16 nor Latin-1)")
-
-
-_TIME_OF_DAY = r"[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2}|Z)?$"
-
-
-def _looks_intraday(text: str) -> tuple[str, str] | None:
-    """Two timestamps of one day among the first rows of a text file (minute bars), if any."""
-    lines = [ln for ln in text.splitlines()[:-1] if ln.strip()][:200]
-    if len(lines) < 3:
-        return None
-    header = lines[0]
-    sep = max([",", ";", "\t", "|"], key=header.count)
-    try:
-        rows = list(csv.reader(lines, delimiter=sep))
-    except csv.Error:
-        return None
-    names = [canonical_name(h) for h in rows[0]]
-    col = names.index("date") if "date" in names else 0
-    seen: dict[str, str] = {}
-    for row in rows[1:]:
-        if col >= len(row):
-            continue
-        stamp = row[col].strip()
-        m = re.search(_TIME_OF_DAY, stamp)
-        if not m:
-            continue
-        day = stamp[: m.start()]
-        if day in seen and seen[day] != stamp:
-            return seen[day], stamp
-        seen[day] = stamp
-    return None
-
-
-def _intraday_message(name: str, pair: tuple[str, str] | None, where: str = "") -> str:
-    example = f", e.g. {pair[0]} and {pair[1]}" if pair else ""
-    return (
-        f"{name}: {where}intraday data (several rows per day{example}): marketcast forecasts daily series; "
-        "use --daily-closes to take each day's last row as its close"
-    )
 
 
 def _read_parquet(p: Path) -> pd.DataFrame:
@@ -414,7 +376,7 @@ def _normalise(
         i, j = np.flatnonzero(dup)[:2]
         pair = (str(raw[date_col].iloc[i]).strip(), str(raw[date_col].iloc[j]).strip())
         if intraday == "refuse":
-            raise DataError(_intraday_message(name, pair, f"{unit}s {lines[i]} and {lines[j]}: "))
+            raise DataError(intraday_message(name, pair, f"{unit}s {lines[i]} and {lines[j]}: "))
         # Each day's last row by time of day; the day's open, high, low and volume do not carry over.
         order = np.lexsort((times, np.asarray(dates, dtype="datetime64[ns]")))
         last = np.r_[np.asarray(dates)[order][1:] != np.asarray(dates)[order][:-1], True]
@@ -517,7 +479,7 @@ def _parse_dates(
         ).fillna(0)
         if (seconds != 0).any():
             times = seconds.to_numpy()
-    text = text.str.replace(_TIME_OF_DAY, "", regex=True)
+    text = text.str.replace(TIME_OF_DAY, "", regex=True)
     candidates, partial = [], []
     for fmt, label in _DATE_FORMATS:
         parsed = pd.to_datetime(text, format=fmt, errors="coerce")

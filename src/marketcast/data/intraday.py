@@ -1,4 +1,5 @@
-"""Intraday files (minute bars) taken to daily closes, streamed so memory stays bounded.
+"""Intraday files (minute bars): recognised (:func:`looks_intraday`, refused with
+:func:`intraday_message`) or taken to daily closes, streamed so memory stays bounded.
 
 A file of minute bars can be far larger than memory allows as Python strings. It is read in
 blocks cut at line ends and parsed by pyarrow's CSV reader, every column as text (numbers are parsed later,
@@ -10,6 +11,7 @@ is cut to the last row of each day at once, so what is held is one block plus on
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +19,56 @@ import pandas as pd
 
 from marketcast.errors import DataError
 
-__all__ = ["daily_closes", "BLOCK_SIZE"]
+__all__ = ["daily_closes", "looks_intraday", "intraday_message", "BLOCK_SIZE"]
 
 #: Bytes per block read; the peak memory of a read is a few blocks plus the daily rows.
 BLOCK_SIZE = 16 << 20
 
 _DROP = ("open", "high", "low", "volume")
 _CLOCK = r"^(?P<day>.*?)[T ](?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?(?:\.\d+)?(?:[+-]\d{2}:?\d{2}|Z)?$"
+
+
+#: A time of day at the end of a date stamp (`` 09:30``, ``T09:30:00Z``): what makes a row intraday.
+TIME_OF_DAY = r"[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2}|Z)?$"
+
+
+def looks_intraday(text: str) -> tuple[str, str] | None:
+    """Two timestamps of one day among the first rows of a text file (minute bars), if any."""
+    from marketcast.data.files import canonical_name
+
+    lines = [ln for ln in text.splitlines()[:-1] if ln.strip()][:200]
+    if len(lines) < 3:
+        return None
+    header = lines[0]
+    sep = max([",", ";", "\t", "|"], key=header.count)
+    try:
+        rows = list(csv.reader(lines, delimiter=sep))
+    except csv.Error:
+        return None
+    names = [canonical_name(h) for h in rows[0]]
+    col = names.index("date") if "date" in names else 0
+    seen: dict[str, str] = {}
+    for row in rows[1:]:
+        if col >= len(row):
+            continue
+        stamp = row[col].strip()
+        m = re.search(TIME_OF_DAY, stamp)
+        if not m:
+            continue
+        day = stamp[: m.start()]
+        if day in seen and seen[day] != stamp:
+            return seen[day], stamp
+        seen[day] = stamp
+    return None
+
+
+def intraday_message(name: str, pair: tuple[str, str] | None, where: str = "") -> str:
+    """The one line that refuses intraday data, with an example pair of one day's timestamps."""
+    example = f", e.g. {pair[0]} and {pair[1]}" if pair else ""
+    return (
+        f"{name}: {where}intraday data (several rows per day{example}): marketcast forecasts daily series; "
+        "use --daily-closes to take each day's last row as its close"
+    )
 
 
 def daily_closes(path: Path, head: str, *, name: str) -> tuple[pd.DataFrame, str]:
