@@ -276,3 +276,16 @@ def test_progress_lines_when_stderr_is_piped(tmp_path):
     quiet = subprocess.run([sys.executable, "-m", "marketcast", "-q", *map(str, args)], capture_output=True,
                            text=True, env=env, timeout=600)
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_ctrl_c_during_the_final_write(capsys, tmp_path, prices, monkeypatch, suffix):
+    """Issue 15: SIGINT during the final write is not swallowed: 130, the message, no file left."""
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv" if suffix == ".csv" else "to_parquet", interrupted)
+    rc, _, err = run(capsys, "volatility", prices, "--window", "100", "--out", tmp_path / f"v{suffix}")
+    assert rc == 130 and err.strip() == "marketcast: interrupted", err
+    assert files_in(tmp_path) == ["good.csv"]
