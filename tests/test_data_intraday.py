@@ -44,3 +44,23 @@ def test_mixed_widths_go_the_general_way():
     assert _last_rows_fixed_width(stamps) is None
     table = pa.table({"Date": stamps, "Close": pa.array(["a", "b", "c"])})
     assert _last_per_day(table, "Date").column("Close").to_pylist() == ["b", "c"]
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"])
+@pytest.mark.parametrize("prefix", ["", "\ufeff", "\ufeff\n\n"])
+def test_blocks_of_any_line_ending_bom_and_blank_lines(tmp_path, ending, prefix):
+    """Minute bars read in small blocks give each day's last row, whatever the line endings."""
+    from marketcast.data.files import read_prices
+    from marketcast.data import intraday
+
+    stamps = [f"2020-01-{d:02d} {h:02d}:{m:02d}" for d in (2, 3, 6) for h in (9, 10) for m in (30, 45)]
+    lines = ["Date,Close", *(f"{s},{i + 1}" for i, s in enumerate(stamps))]
+    path = tmp_path / "bars.csv"
+    path.write_bytes((prefix + ending.join(lines) + ("" if ending == "\r" else ending)).encode("utf-8"))
+    original = intraday.BLOCK_SIZE
+    try:
+        intraday.BLOCK_SIZE = 37  # blocks cut inside the file
+        frame = read_prices(path, intraday="close").frame
+    finally:
+        intraday.BLOCK_SIZE = original
+    assert frame["close"].tolist() == [4.0, 8.0, 12.0]

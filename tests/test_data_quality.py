@@ -48,6 +48,9 @@ def test_a_confirmed_split_must_fall_on_a_day_of_the_series():
     data = read_prices(data_file("NIFTY_SBIN.csv"))
     with pytest.raises(DataError, match=r"--split 2014-11-22:10: no price on 2014-11-22"):
         load_series(data, adjust_splits=["2014-11-22:10"])  # a Saturday
+    with pytest.raises(DataError, match=r"2014-11-20 is given twice"):  # not divided by 100
+        load_series(data, adjust_splits=["2014-11-20:10", "2014-11-20:10"])
+    assert load_series(data, adjust_splits=[]).equals(load_series(data))  # nothing confirmed, nothing asked
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,7 @@ def test_a_table_write_killed_midway_leaves_a_file_the_next_write_removes(tmp_pa
         tmp_path,
     )
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert len(left) == 1 and left[0].startswith(".out.csv.") and left[0].endswith(".tmp")
+    assert len(left) == 1 and left[0].startswith(".out.csv.mctmp-") and left[0].endswith(".tmp")
     write_table(pd.DataFrame({"x": [1.0, 2.0]}), tmp_path / "out.csv")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
     assert pd.read_csv(tmp_path / "out.csv")["x"].tolist() == [1.0, 2.0]
@@ -65,7 +65,7 @@ def test_a_model_save_killed_midway_leaves_a_folder_the_next_save_removes(tmp_pa
         tmp_path,
     )
     left = [p for p in tmp_path.iterdir()]
-    assert len(left) == 1 and left[0].is_dir() and left[0].name.startswith(".m.")
+    assert len(left) == 1 and left[0].is_dir() and left[0].name.startswith(".m.mctmp-")
     import numpy as np
 
     import marketcast as mc
@@ -79,21 +79,27 @@ def test_only_this_targets_leftovers_of_dead_processes_go(tmp_path):
     dead, alive = _dead_pid(), os.getppid()
     target = tmp_path / "vol.csv"
     names = {
-        f".vol.csv.{dead}.abcd_123.tmp": True,  # a killed run's temporary file
-        f".vol.csv.{dead}.x1y2z3w4": True,  # a killed run's temporary folder
-        f".vol.csv.{alive}.abcd_123.tmp": False,  # a write still running elsewhere
-        f".vol.csv.x.{dead}.abcd_123.tmp": False,  # another target's (vol.csv.x)
-        f".other.csv.{dead}.abcd_123.tmp": False,
-        ".vol.csv.notes": False,  # not of the temporary form
+        f".vol.csv.mctmp-{dead}.abcd_123.tmp": True,  # a killed run's temporary file
+        f".vol.csv.mctmp-{dead}.x1y2z3w4": True,  # a killed run's temporary folder
+        f".vol.csv.mctmp-{alive}.abcd_123.tmp": False,  # a write still running elsewhere
+        f".vol.csv.x.mctmp-{dead}.abcd_123.tmp": False,  # another target's (vol.csv.x)
+        f".other.csv.mctmp-{dead}.abcd_123.tmp": False,
+        ".vol.csv.mctmp-99999999999999999999.abcdefgh.tmp": False,  # not a process id: left alone
+        f".vol.csv.{dead}.abcd_123.tmp": False,  # a user's file of a similar form, without the marker
+        ".vol.csv.20240101.snapshot": False,
+        ".vol.csv.notes": False,
         "vol.csv.bak": False,
     }
     for name in names:
         path = tmp_path / name
         path.mkdir() if "x1y2" in name else path.write_text("")
+    (tmp_path / ".vol.csv.20240101.snapshot").unlink()
+    (tmp_path / ".vol.csv.20240101.snapshot").mkdir()  # a user's folder: never removed
+    (tmp_path / ".vol.csv.20240101.snapshot" / "keep").write_text("")
     removed = {p.name for p in remove_leftovers(target)}
     assert removed == {n for n, gone in names.items() if gone}
     assert {p.name for p in tmp_path.iterdir()} == {n for n, gone in names.items() if not gone}
 
 
 def test_temporary_names_carry_the_process_id(tmp_path):
-    assert temporary_prefix(tmp_path / "a.csv") == f".a.csv.{os.getpid()}."
+    assert temporary_prefix(tmp_path / "a.csv") == f".a.csv.mctmp-{os.getpid()}."

@@ -91,3 +91,7 @@ def test_a_stored_series_is_adjusted_only_for_reported_or_confirmed_splits(tmp_p
     adjusted = prices_of({"symbol": "yahoo:SBIN", "splits": ["2014-11-20:10"]}, str(store))
     assert adjusted.loc["2014-11-19"] == pytest.approx(raw.loc["2014-11-19"] / 10)
     assert adjusted.loc["2014-11-20":].equals(raw.loc["2014-11-20":])
+    inline = {"series": {"dates": ["2020-01-02", "2020-01-03"], "prices": [1.0, 2.0]}, "splits": ["2020-01-03:2"]}
+    with pytest.raises(ServiceError) as err:  # not silently ignored
+        prices_of(inline, str(store))
+    assert err.value.status == 422 and err.value.field == "splits"

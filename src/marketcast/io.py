@@ -2,8 +2,8 @@
 
 A result file either appears complete or not at all: the table is written to a temporary file
 in the same folder and renamed over the target, so a crash or a bad input never leaves a
-partial file behind. The temporary name carries the writer's process id
-(``.NAME.PID.xxxxxxxx.tmp``), so that what a killed run (``kill -9``) left behind is recognised
+partial file behind. The temporary name carries a marker and the writer's process id
+(``.NAME.mctmp-PID.xxxxxxxx.tmp``), so that what a killed run (``kill -9``) left behind is recognised
 and removed by the next write to the same target (:func:`remove_leftovers`), and a write still
 running in another process is left alone.
 """
@@ -60,13 +60,14 @@ def default_mode(directory: bool = False) -> int:
     return (0o777 if directory else 0o666) & ~mask
 
 
-#: ``.NAME.PID.xxxxxxxx`` (a folder, :func:`tempfile.mkdtemp`) or ``... .tmp`` (a file, ``mkstemp``).
-_TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<pid>[0-9]+)\.[a-z0-9_]{8}(?:\.tmp)?")
+#: ``.NAME.mctmp-PID.xxxxxxxx`` (a folder, :func:`tempfile.mkdtemp`) or ``... .tmp`` (a file, ``mkstemp``):
+#: ``mctmp-`` marks marketcast's own, so that a user's ``.NAME.2024.backup01`` is never taken for one.
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.mctmp-(?P<pid>[0-9]{1,9})\.[a-z0-9_]{8}(?:\.tmp)?")
 
 
 def temporary_prefix(target: Path) -> str:
-    """The prefix of a temporary file or folder that becomes ``target``: hidden, named after it and this process."""
-    return f".{target.name}.{os.getpid()}."
+    """The prefix of a temporary file or folder that becomes ``target``: hidden, marked, named after it and this process."""
+    return f".{target.name}.mctmp-{os.getpid()}."
 
 
 def _alive(pid: int) -> bool:
@@ -78,7 +79,7 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's process
+    except (PermissionError, OverflowError, ValueError):  # another user's process; not a process id
         return True
     return True
 
@@ -95,9 +96,15 @@ def remove_leftovers(target: Path) -> list[Path]:
     target = Path(target)
     parent = target.parent if str(target.parent) else Path(".")
     removed = []
-    for path in parent.glob(glob.escape(f".{target.name}.") + "*"):
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    for path in parent.glob(glob.escape(f".{target.name}.mctmp-") + "*"):
         found = _TEMPORARY.fullmatch(path.name)
         if found is None or found["name"] != target.name or _alive(int(found["pid"])):
+            continue
+        try:
+            if uid is not None and path.lstat().st_uid != uid:  # only what this user's runs left
+                continue
+        except FileNotFoundError:
             continue
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)

@@ -25,6 +25,7 @@ __all__ = ["daily_closes", "looks_intraday", "intraday_message", "BLOCK_SIZE"]
 BLOCK_SIZE = 16 << 20
 
 _DROP = ("open", "high", "low", "volume")
+_LINE_END = re.compile(rb"\r\n|\n|\r")
 _CLOCK = r"^(?P<day>.*?)[T ](?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?(?:\.\d+)?(?:[+-]\d{2}:?\d{2}|Z)?$"
 
 
@@ -120,16 +121,26 @@ def _blocks(path: Path, size: int | None = None):
     """The data lines after the header, in blocks of about ``size`` bytes cut at line ends.
 
     Parsed one at a time with pyarrow's CSV reader, so what is held is one block: pyarrow's own
-    streaming reader reads ahead of its consumer, and its memory grew with the file.
+    streaming reader reads ahead of its consumer, and its memory grew with the file. Lines may end
+    in LF, CRLF or CR alone; a UTF-8 byte-order mark and blank lines before the header are skipped.
     """
     size = size or BLOCK_SIZE
     with open(path, "rb") as fh:
-        while (line := fh.readline()) and not line.strip():
-            pass  # blank lines, then the header
-        rest = b""
+        rest = fh.read(size).removeprefix(b"\xef\xbb\xbf")
+        while True:  # blank lines, then the header
+            end = _LINE_END.search(rest)
+            if end is None:
+                more = fh.read(size)
+                if not more:
+                    return  # a header alone (or nothing): no data lines
+                rest += more
+                continue
+            line, rest = rest[: end.start()], rest[end.end() :]
+            if line.strip():
+                break
         while chunk := fh.read(size):
             data = rest + chunk
-            cut = data.rfind(b"\n") + 1
+            cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
             if cut:
                 yield data[:cut]
             rest = data[cut:]

@@ -83,6 +83,8 @@ def series_from_data(
             "first": data.frame.index[first].date().isoformat(),
             "where": data.where(first),
         }
+    if adjust_splits is not None and not isinstance(adjust_splits, bool) and len(adjust_splits) == 0:
+        adjust_splits = False  # an empty list of confirmed splits asks for nothing
     if adjust_splits is not False and adjust_splits is not None and col != "adj_close":
         actions = split_actions(data, col, series, adjust_splits)
         notes = list(series.attrs.get("notes", []))
@@ -108,6 +110,8 @@ def split_actions(
                 raise DataError(
                     f"{data.name}: --split {text}: no price on {when.date()} (the first day at the new level)"
                 )
+            if any(a.date == when for a in confirmed):
+                raise DataError(f"{data.name}: --split {text}: {when.date()} is given twice (one ratio per split)")
             confirmed.append(CorporateAction(when, ratio, ratio, "confirmed"))
     if not reported and not confirmed:
         suspected = [a for a in detect_splits(data.frame, column=col) if a.kind != "jump"]

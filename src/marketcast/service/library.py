@@ -99,6 +99,11 @@ def prices_of(body: dict, store: str | None):
         field = "splits" if body.get("splits") else "adjust_splits" if body.get("adjust_splits") else "column"
         with blame(field):
             return series_from_data(data, body.get("column"), adjust_splits=adjust)
+    for field in ("splits", "adjust_splits"):
+        if body.get(field):
+            raise ServiceError(
+                422, field, f"{field} applies to a stored series ('symbol'); adjust a series before sending it"
+            )
     raw = body["series"]
     series = pd.Series(
         np.asarray(raw["prices"], dtype=np.float64),
