@@ -100,7 +100,7 @@ def split_actions(
 ) -> list[CorporateAction]:
     """The splits to adjust for: reported by the source, or confirmed by the user; never only suspected."""
     reported = reported_splits(data.frame)
-    confirmed = []
+    confirmed: list[CorporateAction] = []
     if not isinstance(adjust_splits, bool):
         if isinstance(adjust_splits, str):
             adjust_splits = [adjust_splits]
