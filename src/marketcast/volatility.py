@@ -25,7 +25,7 @@ from marketcast.stats import STATS_BLOCK, log_returns, window_stats_by_block
 #: Windows a rolling run forecasts at once with a split-safe model: memory bounded whatever the days.
 ROLLING_BLOCK = STATS_BLOCK
 
-__all__ = ["rolling_volatility", "forecast_dates", "VOLATILITY_COLUMNS"]
+__all__ = ["rolling_volatility", "forecast_dates", "forecast_count", "VOLATILITY_COLUMNS"]
 
 VOLATILITY_COLUMNS = [
     "date",
@@ -182,6 +182,12 @@ def _concatenate(parts):
     extra = {key: np.concatenate([np.asarray(o.extra[key]) for o in parts]) for key in parts[0].extra}
     dof = None if parts[0].dof is None else np.concatenate([o.dof for o in parts])
     return VolatilityForecast(np.concatenate([o.volatility for o in parts]), extra, dof)
+
+
+def forecast_count(prices: pd.Series, window: int, start=None, end=None) -> int:
+    """How many days :func:`rolling_volatility` forecasts with these settings (its ``progress``
+    counts one window per day and model), by :func:`forecast_dates`' rule."""
+    return len(forecast_dates(cast(pd.Series, log_returns(prices)), window, start, end)[0])
 
 
 def rolling_volatility(

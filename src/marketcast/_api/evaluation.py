@@ -78,7 +78,8 @@ def volatility(
     names = _names(models)
     instances = configured_models(names, "volatility", _params(params, seed))
     prices = _prices(data, column, adjust_splits)
-    with _progress(progress, "volatility forecasts", len(names) * _forecast_days(prices, window, start, end)) as tick:
+    total = len(names) * _forecast_days(prices, window, start, end) if progress is not None else 0
+    with _progress(progress, "volatility forecasts", total) as tick:
         return rolling_volatility(
             prices,
             window=window,
@@ -97,11 +98,10 @@ def _forecast_days(prices: pd.Series, window: int, start, end) -> int:
     """How many days :func:`~marketcast.volatility.rolling_volatility` forecasts: its progress
     counts windows, one per day and model. Bad settings count one; the call itself then says why."""
     from marketcast.errors import MarketcastError
-    from marketcast.stats import log_returns
-    from marketcast.volatility import forecast_dates
+    from marketcast.volatility import forecast_count
 
     try:
-        return len(forecast_dates(log_returns(prices), int(window), start, end)[0])
+        return forecast_count(prices, int(window), start, end)
     except (MarketcastError, TypeError, ValueError):
         return 1
 

@@ -31,7 +31,7 @@ from marketcast.data.series import as_series
 from marketcast.metrics import diebold_mariano
 from marketcast.reproduce import vix_paper_values as paper
 from marketcast.risk_measures import kupiec_test, var_backtest
-from marketcast.volatility import rolling_volatility
+from marketcast.volatility import forecast_count, rolling_volatility
 
 __all__ = ["VixPaperConfig", "VixPaperResult", "reproduce_vix_paper", "TABLE_IV_TRAIN", "TABLE_V_DAYS"]
 
@@ -368,14 +368,6 @@ def volatility_tables(prices: pd.Series, config: VixPaperConfig, tick=None) -> d
 # --- VaR backtest -----------------------------------------------------------------------------------
 
 
-def _days(prices: pd.Series, start, end) -> int:
-    """The days a 504-return rolling volatility run forecasts (its progress counts windows)."""
-    from marketcast.stats import log_returns
-    from marketcast.volatility import forecast_dates
-
-    return len(forecast_dates(log_returns(prices), 504, start, end)[0])
-
-
 def var_tables(prices: pd.Series, config: VixPaperConfig, tick=None) -> dict[str, pd.DataFrame]:
     """One-day VaR backtest over ``var_start..var_end`` for every volatility model (first seed)."""
     vol = rolling_volatility(
@@ -451,8 +443,16 @@ def reproduce_vix_paper(
         ("table2_earlier", earlier_slices(prices.index) * 3, lambda t: earlier_origins_table(prices, 21, t)),
         ("table3_earlier", earlier_slices(prices.index) * 3, lambda t: earlier_origins_table(prices, 5, t)),
         ("table4", 2 * config.lstm_epochs * (n_seeds + NETWORKS), lambda t: interval_tables(prices, config, t)),
-        ("table5", 5 * n_seeds * _days(prices, *TABLE_V_DAYS), lambda t: volatility_tables(prices, config, t)),
-        ("var", 5 * _days(prices, config.var_start, config.var_end), lambda t: var_tables(prices, config, t)),
+        (
+            "table5",
+            5 * n_seeds * forecast_count(prices, 504, *TABLE_V_DAYS),
+            lambda t: volatility_tables(prices, config, t),
+        ),
+        (
+            "var",
+            5 * forecast_count(prices, 504, config.var_start, config.var_end),
+            lambda t: var_tables(prices, config, t),
+        ),
     ]
     tables: dict[str, pd.DataFrame] = {}
     seconds: dict[str, float] = {}
