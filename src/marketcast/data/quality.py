@@ -58,10 +58,9 @@ class QualityReport:
             )
         unadjusted = [s for s in self.splits if s.kind != "jump"]
         if unadjusted and not self.reported:
-            first = unadjusted[0]
             out.append(
                 f"{len(unadjusted)} suspected split(s) or bonus issue(s), which the file does not report: check each "
-                f"and confirm it with --split DATE:RATIO (--split {first.date.date()}:{first.ratio:g})"
+                f"and confirm it with --split DATE:RATIO ({unadjusted[0].split_option})"
             )
         return out
 

@@ -83,9 +83,7 @@ def series_from_data(
             "first": data.frame.index[first].date().isoformat(),
             "where": data.where(first),
         }
-    if adjust_splits is not None and not isinstance(adjust_splits, bool) and len(adjust_splits) == 0:
-        adjust_splits = False  # an empty list of confirmed splits asks for nothing
-    if adjust_splits is not False and adjust_splits is not None and col != "adj_close":
+    if adjust_splits and col != "adj_close":  # an empty list of confirmed splits asks for nothing
         actions = split_actions(data, col, series, adjust_splits)
         notes = list(series.attrs.get("notes", []))
         series = adjust_for_splits(series, actions)
@@ -117,11 +115,10 @@ def split_actions(
         suspected = [a for a in detect_splits(data.frame, column=col) if a.kind != "jump"]
         if suspected:
             listed = "; ".join(f"{a.date.date()} {a.label}" for a in suspected)
-            first = suspected[0]
             raise DataError(
                 f"{data.name}: the file reports no splits and marketcast adjusts none on suspicion alone; "
                 f"suspected: {listed}. Check them and confirm each with --split DATE:RATIO "
-                f"(--split {first.date.date()}:{first.ratio:g})"
+                f"({suspected[0].split_option})"
             )
     taken = {a.date for a in confirmed}
     return sorted(confirmed + [a for a in reported if a.date not in taken], key=lambda a: a.date)

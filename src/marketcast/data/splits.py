@@ -58,6 +58,11 @@ class CorporateAction:
             return f"split {how} confirmed by the user"
         return f"suspected {self.kind} {how} (observed ratio {self.observed:.3f})"
 
+    @property
+    def split_option(self) -> str:
+        """The ``--split DATE:RATIO`` that confirms this split (:func:`parse_split` reads it)."""
+        return f"--split {self.date.date()}:{self.ratio:g}"
+
     def as_dict(self) -> dict:
         d = asdict(self)
         d["date"] = self.date.date().isoformat()
