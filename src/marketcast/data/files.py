@@ -29,7 +29,7 @@ import pandas as pd
 
 from marketcast._context import INTRADAY as _INTRADAY
 from marketcast._context import INTRADAY_MODES
-from marketcast.data.intraday import TIME_OF_DAY, intraday_message, looks_intraday
+from marketcast.data.intraday import TIME_OF_DAY, daily_closes, intraday_message, looks_intraday
 from marketcast.errors import DataError
 
 __all__ = [
@@ -193,11 +193,10 @@ def read_prices(path: str | Path, *, intraday: str | None = None) -> PriceData:
     if encoding != "utf-8":  # UTF-16 or Latin-1 files are small: decode them whole
         return _read_bytes(p.read_bytes(), name=name, path=str(path), intraday=intraday)
     text_head = head.decode("utf-8", errors="ignore").lstrip("\ufeff")
-    if looks_intraday(text_head):
+    pair = looks_intraday(text_head)
+    if pair:
         if intraday == "refuse":
-            raise DataError(intraday_message(name, looks_intraday(text_head)))
-        from marketcast.data.intraday import daily_closes
-
+            raise DataError(intraday_message(name, pair))
         raw, note = daily_closes(p, text_head, name=name)
         frame_lines = np.arange(2, len(raw) + 2, dtype=np.int64)
         return _normalise(
