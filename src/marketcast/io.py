@@ -114,13 +114,15 @@ def remove_leftovers(target: Path) -> list[Path]:
     return removed
 
 
-def _atomic_replace(target: Path, write) -> None:
+def _atomic_replace(target: Path, write, mode: int | None = None) -> None:
+    """``write(tmp)`` a temporary file beside ``target`` (owner-only while written), give it
+    ``mode`` (default: what the umask gives a new file) and rename it over ``target``."""
     remove_leftovers(target)
     fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(target), suffix=".tmp", dir=target.parent or ".")
     os.close(fd)
     try:
         write(tmp)
-        os.chmod(tmp, default_mode())
+        os.chmod(tmp, default_mode() if mode is None else mode)
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -151,13 +153,13 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     return target
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write a text file atomically (reports, manifests)."""
+def atomic_write_text(path: str | Path, text: str, mode: int | None = None) -> Path:
+    """Write a text file atomically (reports, manifests; ``mode`` 0o600 for a secret's file)."""
     target = Path(path)
 
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
 
-    _atomic_replace(target, write)
+    _atomic_replace(target, write, mode)
     return target

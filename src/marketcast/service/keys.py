@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -94,18 +92,9 @@ def add_key(path: str | Path, name: str, scope: str) -> str:
         old += "\n"
     line = f"{name} {scope} sha256:{hash_key(key).hex()}\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    from marketcast.io import remove_leftovers, temporary_prefix
+    from marketcast.io import atomic_write_text
 
-    remove_leftovers(path)
-    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(old + line)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, old + line, mode=0o600)  # owner-only from the first byte
     return key
 
 
