@@ -169,10 +169,12 @@ def filter_volatility(
 
     first = len(returns) - settings.days  # position of the first forecast day
     pre = min(settings.window, first - settings.window)
-    out = {}
-    for model in settings.models:
-        m = vol[(vol["model"] == model) & vol["return"].notna()]
-        out[model] = pd.Series(m["volatility"].to_numpy(np.float64), index=pd.DatetimeIndex(m["date"]))
+
+    def path_of(frame: pd.DataFrame, model: str) -> pd.Series:
+        m = frame[(frame["model"] == model) & frame["return"].notna()]  # days with a return: not the live one
+        return pd.Series(m["volatility"].to_numpy(np.float64), index=pd.DatetimeIndex(m["date"]))
+
+    out = {model: path_of(vol, model) for model in settings.models}
     if pre > 0:
         try:
             early = rolling_volatility(
@@ -189,9 +191,7 @@ def filter_volatility(
         except DataError:  # e.g. constant prices in an early window: FHS leaves the asset out there
             return out
         for model in settings.models:
-            m = early[early["model"] == model]
-            path = pd.Series(m["volatility"].to_numpy(np.float64), index=pd.DatetimeIndex(m["date"]))
-            out[model] = pd.concat([path, out[model]])
+            out[model] = pd.concat([path_of(early, model), out[model]])
     return out
 
 
