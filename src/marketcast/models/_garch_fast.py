@@ -18,7 +18,6 @@ SLSQP with the same analytic gradient and arch's constraints finishes from the b
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +27,6 @@ from marketcast.models import _kernels
 
 __all__ = ["backcast", "loglik", "fit", "FastFit", "kernel_in_use", "KERNEL"]
 
-logger = logging.getLogger(__name__)
 KERNEL = "_garch_kernel"
 NU_BOUNDS = (2.05, 500.0)
 # Parameter order everywhere: mu, omega, alpha, gamma, beta, nu.

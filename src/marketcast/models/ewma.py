@@ -21,7 +21,6 @@ in chunks short enough that :math:`(1-\alpha)^{-j}` stays far from overflow.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +31,6 @@ from marketcast.models.base import Capabilities, VolatilityForecast, VolatilityM
 
 __all__ = ["ALPHA_GRID", "ewma_paths", "dd_ewma", "DDEWMAFit", "DDEWMA", "KERNEL_SWITCH", "kernel_in_use"]
 
-logger = logging.getLogger(__name__)
 
 #: ``MARKETCAST_DDEWMA_KERNEL=numpy`` (or ``MARKETCAST_KERNELS=off``) runs NumPy instead of the C kernel.
 KERNEL_SWITCH = "MARKETCAST_DDEWMA_KERNEL"
