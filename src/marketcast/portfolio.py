@@ -205,6 +205,48 @@ def portfolio_risk(
         ``-notional * return > var`` (NA on the live day).
     """
     del seed  # no randomness here; kept so callers pass one settings dict everywhere
+    tails = _checked_settings(returns, window, min_coverage, tails)
+    assets = returns.columns
+    dates = pd.DatetimeIndex(dates)
+    models = list(volatility)
+    vol = {m: volatility[m].reindex(index=dates, columns=assets).to_numpy(dtype=np.float64) for m in models}
+    dofs = {
+        m: dof[m].reindex(index=dates, columns=assets).to_numpy(dtype=np.float64)
+        for m in models
+        if dof is not None and m in dof
+    }
+    panel = _Panel(returns, weights, window, min_coverage)
+    fhs = {m: _FilteredReturns(panel, filter_volatility[m]) for m in models if m in (filter_volatility or {})}
+    methods = [f"varcov:{m}" for m in models] + ["hs"] + [f"fhs:{m}" for m in fhs]
+    rows = _Rows(tails, notional)
+
+    @functools.lru_cache(maxsize=256)
+    def unit_risk(nu: float) -> list[tuple[float, float]]:  # VaR and ES per unit of volatility
+        return [(value_at_risk(1.0, nu, t, notional), conditional_value_at_risk(1.0, nu, t, notional)) for t in tails]
+
+    for j, day in enumerate(dates):
+        pos, base = panel.day(day)
+        z = ewma_standardized(panel.r0[pos - window : pos], ewma_lambda)
+        members = {m: base & np.isfinite(vol[m][j]) & (vol[m][j] > 0) for m in models}
+        for m in models:
+            member = members[m]
+            if not member.any():
+                rows.add_empty(f"varcov:{m}", day)
+                continue
+            a = panel.weights_of(member) * np.where(member, vol[m][j], 0.0)
+            sigma_p = ewma_portfolio_volatility(z, a, ewma_lambda)
+            nu = _varcov_dof(dofs[m][j][member] if m in dofs else None, a[member])
+            risk = [(sigma_p * v, sigma_p * e) for v, e in unit_risk(nu)]
+            rows.add(f"varcov:{m}", day, sigma_p, risk, panel.realised(pos, member), member)
+        rows.add_scenarios("hs", day, panel, pos, base, panel.growth[pos - window : pos])
+        for m, filtered in fhs.items():
+            member = members[m] & filtered.covered(pos)
+            growth = np.expm1(filtered.z[pos - window : pos] * np.where(member, vol[m][j], 0.0))
+            rows.add_scenarios(f"fhs:{m}", day, panel, pos, member, growth)
+    return rows.frame(methods)
+
+
+def _checked_settings(returns: pd.DataFrame, window: int, min_coverage: float, tails) -> tuple[float, ...]:
     if window < 2:
         raise ValueError(f"window must be at least 2 returns, got {window}")
     if not 0.0 < min_coverage <= 1.0:
@@ -215,130 +257,113 @@ def portfolio_risk(
             raise ValueError(f"tail probability must be in (0, 1), got {t}")
     if not isinstance(returns.index, pd.DatetimeIndex) or not returns.index.is_monotonic_increasing:
         raise ValueError("returns must have an increasing DatetimeIndex")
-    assets = returns.columns
-    w_all = pd.Series(weights, dtype=np.float64).reindex(assets).to_numpy()
-    dates = pd.DatetimeIndex(dates)
-    models = list(volatility)
-    vol = {m: volatility[m].reindex(index=dates, columns=assets).to_numpy(dtype=np.float64) for m in models}
-    dofs = {
-        m: dof[m].reindex(index=dates, columns=assets).to_numpy(dtype=np.float64)
-        for m in models
-        if dof is not None and m in dof
-    }
-    r_all = returns.to_numpy(dtype=np.float64)
-    index = returns.index
-    # FHS: z = r / (the model's forecast for r's day), 0 and "missing" where either is missing.
-    fhs_z, fhs_missing = {}, {}
-    for m in models:
-        if filter_volatility is None or m not in filter_volatility:
-            continue
-        s_path = filter_volatility[m].reindex(index=index, columns=assets).to_numpy(dtype=np.float64)
-        ok = np.isfinite(r_all) & np.isfinite(s_path) & (s_path > 0)
-        fhs_z[m] = np.where(ok, r_all / np.where(ok, s_path, 1.0), 0.0)
-        fhs_missing[m] = np.vstack([np.zeros((1, len(assets))), np.cumsum(~ok, axis=0)])
-    fhs_models = [m for m in models if m in fhs_z]
-    methods = [f"varcov:{m}" for m in models] + ["hs"] + [f"fhs:{m}" for m in fhs_models]
-    rows: dict[str, list] = {c: [] for c in PORTFOLIO_COLUMNS}
+    return tails
 
-    def emit(method, day, vol_p, risk, realised, n_in):
-        for t, (v, e) in zip(tails, risk):
-            rows["method"].append(method)
-            rows["date"].append(day)
-            rows["tail"].append(t)
-            rows["volatility"].append(vol_p)
-            rows["var"].append(v)
-            rows["cvar"].append(e)
-            rows["return"].append(realised)
-            rows["breach"].append(
-                pd.NA if not (np.isfinite(realised) and np.isfinite(v)) else bool(-notional * realised > v)
-            )
-            rows["assets"].append(n_in)
 
-    nan_risk = [(math.nan, math.nan)] * len(tails)
-    # Full-width arrays with zero weight outside a day's members keep the loop free of column copies.
-    r0 = np.where(np.isfinite(r_all), r_all, 0.0)
-    growth = np.expm1(r0)
-    missing = np.vstack([np.zeros((1, r_all.shape[1])), np.cumsum(~np.isfinite(r_all), axis=0)])
-    w0 = np.where(np.isfinite(w_all), w_all, 0.0)
-    usable = w0 != 0
+class _Panel:
+    """The returns and weights every day reads, as full-width arrays prepared once.
 
-    @functools.lru_cache(maxsize=256)
-    def unit_risk(nu: float) -> list[tuple[float, float]]:  # VaR and ES per unit of volatility
-        return [(value_at_risk(1.0, nu, t, notional), conditional_value_at_risk(1.0, nu, t, notional)) for t in tails]
+    A day's members are a boolean mask over all assets; weights outside it are 0, which keeps the
+    daily loop free of column copies.
+    """
 
-    def weights_of(member):
-        w = np.where(member, w0, 0.0)
+    def __init__(self, returns: pd.DataFrame, weights, window: int, min_coverage: float) -> None:
+        self.index = returns.index
+        self.assets = returns.columns
+        self.window = window
+        self.min_coverage = min_coverage
+        self.r_all = returns.to_numpy(dtype=np.float64)
+        self.r0 = np.where(np.isfinite(self.r_all), self.r_all, 0.0)
+        self.growth = np.expm1(self.r0)
+        self.missing = _missing_counts(~np.isfinite(self.r_all))
+        w_all = pd.Series(weights, dtype=np.float64).reindex(returns.columns).to_numpy()
+        self.w0 = np.where(np.isfinite(w_all), w_all, 0.0)
+
+    def day(self, day: pd.Timestamp) -> tuple[int, np.ndarray]:
+        """The row of ``day`` (``len(index)`` for the live day) and the assets in that day."""
+        pos = int(self.index.searchsorted(day, side="left"))
+        if pos < self.window:
+            raise ValueError(f"{day.date()}: {pos} rows of returns before it, the window needs {self.window}")
+        base = (self.w0 != 0) & self.covered(self.missing, pos)
+        if pos < len(self.index):
+            base &= np.isfinite(self.r_all[pos]) if self.index[pos] == day else False
+        return pos, base
+
+    def covered(self, missing: np.ndarray, pos: int) -> np.ndarray:
+        """Assets missing at most ``1 - min_coverage`` of the window before row ``pos``."""
+        return self.window - (missing[pos] - missing[pos - self.window]) >= self.min_coverage * self.window
+
+    def weights_of(self, member: np.ndarray) -> np.ndarray:
+        w = np.where(member, self.w0, 0.0)
         return w / w.sum()
 
-    def realised_of(today, member):
-        if today is None or not member.any():
+    def realised(self, pos: int, member: np.ndarray) -> float:
+        """The portfolio's log return on row ``pos`` (NaN on the live day or without members)."""
+        if pos >= len(self.index) or not member.any():
             return math.nan
-        return float(np.log1p(today @ weights_of(member)))
+        return float(np.log1p(self.growth[pos] @ self.weights_of(member)))
 
-    for j, day in enumerate(dates):
-        pos = int(index.searchsorted(day, side="left"))
-        if pos < window:
-            raise ValueError(f"{day.date()}: {pos} rows of returns before it, the window needs {window}")
-        live = pos >= len(index)
-        base = usable & (window - (missing[pos] - missing[pos - window]) >= min_coverage * window)
-        if not live:
-            base &= np.isfinite(r_all[pos]) if index[pos] == day else False
-        z = ewma_standardized(r0[pos - window : pos], ewma_lambda)
-        today = None if live else growth[pos]
 
-        members = {}
-        for m in models:
-            s_m = vol[m][j]
-            members[m] = base & np.isfinite(s_m) & (s_m > 0)
-        for m in models:
-            member = members[m]
-            if not member.any():
-                emit(f"varcov:{m}", day, math.nan, nan_risk, math.nan, 0)
-                continue
-            a = weights_of(member) * np.where(member, vol[m][j], 0.0)
-            sigma_p = ewma_portfolio_volatility(z, a, ewma_lambda)
-            nu = _varcov_dof(dofs[m][j][member] if m in dofs else None, a[member])
-            risk = [(sigma_p * v, sigma_p * e) for v, e in unit_risk(nu)]
-            emit(f"varcov:{m}", day, sigma_p, risk, realised_of(today, member), int(member.sum()))
-        if base.any():
-            scen = np.log1p(growth[pos - window : pos] @ weights_of(base))
-            emit(
-                "hs",
-                day,
-                float(np.std(scen, ddof=1)),
-                [historical_var_es(scen, t, notional) for t in tails],
-                realised_of(today, base),
-                int(base.sum()),
-            )
-        else:
-            emit("hs", day, math.nan, nan_risk, math.nan, 0)
-        for m in fhs_models:
-            covered = window - (fhs_missing[m][pos] - fhs_missing[m][pos - window]) >= min_coverage * window
-            member = members[m] & covered
-            if not member.any():
-                emit(f"fhs:{m}", day, math.nan, nan_risk, math.nan, 0)
-                continue
-            z_m = fhs_z[m][pos - window : pos]
-            scen = np.log1p(np.expm1(z_m * np.where(member, vol[m][j], 0.0)) @ weights_of(member))
-            emit(
-                f"fhs:{m}",
-                day,
-                float(np.std(scen, ddof=1)),
-                [historical_var_es(scen, t, notional) for t in tails],
-                realised_of(today, member),
-                int(member.sum()),
-            )
+class _FilteredReturns:
+    """FHS's standardised returns of one model, :math:`z^m_{i,u} = r_{i,u}/\\hat\\sigma^m_{i,u}`.
 
-    out = pd.DataFrame(rows, columns=PORTFOLIO_COLUMNS)
-    out["date"] = pd.to_datetime(out["date"])
-    out["breach"] = out["breach"].astype("boolean")
-    out["assets"] = out["assets"].astype(np.int64)
-    order = {name: k for k, name in enumerate(methods)}
-    out = out.sort_values(
-        ["method", "date", "tail"], key=lambda c: c.map(order) if c.name == "method" else c, kind="stable"
-    ).reset_index(drop=True)
-    out.attrs["notional"] = float(notional)
-    return out
+    0, and counted missing, where the return or the forecast for its day is missing.
+    """
+
+    def __init__(self, panel: _Panel, filter_volatility: pd.DataFrame) -> None:
+        self._panel = panel
+        s_path = filter_volatility.reindex(index=panel.index, columns=panel.assets).to_numpy(dtype=np.float64)
+        ok = np.isfinite(panel.r_all) & np.isfinite(s_path) & (s_path > 0)
+        self.z = np.where(ok, panel.r_all / np.where(ok, s_path, 1.0), 0.0)
+        self._missing = _missing_counts(~ok)
+
+    def covered(self, pos: int) -> np.ndarray:
+        return self._panel.covered(self._missing, pos)
+
+
+def _missing_counts(missing: np.ndarray) -> np.ndarray:
+    """Cumulative count of missing rows per asset, a row of zeros first (so windows are differences)."""
+    return np.vstack([np.zeros((1, missing.shape[1])), np.cumsum(missing, axis=0)])
+
+
+class _Rows:
+    """The output rows, one per method, day and tail, collected column by column."""
+
+    def __init__(self, tails: tuple[float, ...], notional: float) -> None:
+        self.tails = tails
+        self.notional = notional
+        self.columns: dict[str, list] = {c: [] for c in PORTFOLIO_COLUMNS}
+
+    def add(self, method, day, vol_p, risk, realised, member) -> None:
+        n_in = int(member.sum())
+        for t, (v, e) in zip(self.tails, risk):
+            breach = pd.NA if not (np.isfinite(realised) and np.isfinite(v)) else bool(-self.notional * realised > v)
+            for column, value in zip(PORTFOLIO_COLUMNS, (method, day, t, vol_p, v, e, realised, breach, n_in)):
+                self.columns[column].append(value)
+
+    def add_empty(self, method, day) -> None:
+        self.add(method, day, math.nan, [(math.nan, math.nan)] * len(self.tails), math.nan, np.zeros(0, bool))
+
+    def add_scenarios(self, method, day, panel: _Panel, pos: int, member: np.ndarray, growth: np.ndarray) -> None:
+        """HS and FHS: the window's scenarios of simple returns ``growth`` with today's weights."""
+        if not member.any():
+            self.add_empty(method, day)
+            return
+        scen = np.log1p(growth @ panel.weights_of(member))
+        risk = [historical_var_es(scen, t, self.notional) for t in self.tails]
+        self.add(method, day, float(np.std(scen, ddof=1)), risk, panel.realised(pos, member), member)
+
+    def frame(self, methods: list[str]) -> pd.DataFrame:
+        out = pd.DataFrame(self.columns, columns=PORTFOLIO_COLUMNS)
+        out["date"] = pd.to_datetime(out["date"])
+        out["breach"] = out["breach"].astype("boolean")
+        out["assets"] = out["assets"].astype(np.int64)
+        order = {name: k for k, name in enumerate(methods)}
+        out = out.sort_values(
+            ["method", "date", "tail"], key=lambda c: c.map(order) if c.name == "method" else c, kind="stable"
+        ).reset_index(drop=True)
+        out.attrs["notional"] = float(self.notional)
+        return out
 
 
 def portfolio_backtests(
