@@ -216,7 +216,8 @@ def portfolio_risk(
         if dof is not None and m in dof
     }
     panel = _Panel(returns, weights, window, min_coverage)
-    fhs = {m: _FilteredReturns(panel, filter_volatility[m]) for m in models if m in (filter_volatility or {})}
+    filter_paths = filter_volatility or {}
+    fhs = {m: _FilteredReturns(panel, filter_paths[m]) for m in models if m in filter_paths}
     methods = [f"varcov:{m}" for m in models] + ["hs"] + [f"fhs:{m}" for m in fhs]
     rows = _Rows(tails, notional)
 

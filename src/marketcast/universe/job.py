@@ -9,7 +9,6 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -154,66 +153,17 @@ def risk(
     >>> res.backtests.groupby(["model", "tail"]).basel_zone.value_counts()     # doctest: +SKIP
     """
     say = echo or (lambda s: None)
-    if isinstance(models, str):
-        from marketcast.models.registry import parse_model_list
-
-        models = parse_model_list(models)
-    tails = (tails,) if isinstance(tails, int | float) else tuple(tails)
-    settings = RiskSettings(
-        models=tuple(models),
-        window=int(window),
-        days=int(days),
-        tails=tails,
-        to=None if to is None else str(pd.Timestamp(to).date()) if not isinstance(to, str) else to,
-        refit_every=int(refit_every),
-        notional=float(notional),
-        n_sims=int(n_sims),
-        seed=int(seed),
-    ).check()
-    engine = Engine.choose(local=local, workers=workers, scheduler=scheduler)
-    if client is not None:
-        if local or scheduler is not None or workers is not None:
-            raise DataError("client: give a Dask client or one of local, workers and scheduler, not both")
-        engine = Engine("client")
+    settings = _settings(models, window, days, tails, to, refit_every, notional, n_sims, seed)
+    engine = _engine(local, workers, scheduler, client)
     if out is not None:
         out = _check_out(Path(out))
     if resume and out is None:
         raise DataError("--resume needs --out (the folder of the interrupted run)")
     specs = resolve_universe(universe)
-    names = [s.asset for s in specs]
-    weight_note: list[str] = []
-    weight_source: str | dict[str, str]
-    if isinstance(weights, pd.Series):
-        w = weights.astype(float)
-        if not set(w.index) & set(names):
-            raise DataError("weights: name no asset of the universe")
-        weight_source = "series"
-    elif weights is not None:
-        w, weight_note = load_weights(weights, names)
-        weight_source = {"path": str(weights), "sha256": sha256_file(weights)}
-    else:
-        w = pd.Series(1.0, index=names)
-        weight_source = "equal"
-    longest = max(asset_rows(s) for s in specs)
-    if longest - 1 < settings.window + settings.days:
-        raise DataError(
-            f"--window {settings.window}: longer than every asset's history (the longest has at most "
-            f"{max(longest - 1, 0)} returns; a window of {settings.window} before each of "
-            f"{settings.days} days needs {settings.window + settings.days})"
-        )
+    w, weight_note, weight_source = _weights([s.asset for s in specs], weights)
+    _check_history(specs, settings)
     key = settings_hash(settings)
-    manifest: dict[str, Any] = {
-        "status": "running",
-        "started": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "universe": str(universe),
-        "settings": settings.as_dict(),
-        "settings_hash": key,
-        "engine": engine.describe(),
-        "weights": weight_source,
-        "survivorship_bias": SURVIVORSHIP,
-        "assets": {"universe": len(specs)},
-        "versions": versions(),
-    }
+    manifest = _initial_manifest(universe, settings, key, engine, weight_source, len(specs))
     own_client = engine.kind == "scheduler"
     if own_client:  # an unreachable scheduler fails before DIR is touched
         from marketcast.universe.engine import connect
@@ -224,18 +174,10 @@ def risk(
         tmp = tempfile.mkdtemp(prefix="marketcast-risk-")
         parts = Path(tmp)
     else:
-        parts = _prepare_out(out, key, resume)
-        old = _read_manifest(out) if resume else None
-        if old is not None:
-            manifest["started"] = old.get("started", manifest["started"])
-            manifest["resumed"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-        write_json(out / "manifest.json", manifest)
+        parts = _start_out(out, key, resume, manifest)
     try:
         if resume:
-            from marketcast.universe.work import part_path
-
-            have = sum(part_path(parts, s, settings).exists() for s in specs)
-            say(f"resuming: {have} of {len(specs)} assets already written, computing {len(specs) - have}")
+            _say_resuming(specs, settings, parts, say)
         summaries = run_assets(specs, settings, str(parts), engine, progress=progress, echo=say, client=client)
         assets, backtests, failures, returns, filter_vol, metas = combine_parts(summaries)
         portfolio, port_tests = portfolio_tables(assets, returns, w, settings, filter_vol)
@@ -247,7 +189,7 @@ def risk(
     constituents = load_constituents(universe, specs)
     manifest.update(
         status="complete",
-        finished=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        finished=_now(),
         assets={"universe": len(specs), "done": len(specs) - len(failures), "failed": len(failures)},
         weights_unknown_symbols=weight_note,
         constituents=None if constituents is None else constituents.attrs.get("path"),
@@ -255,11 +197,104 @@ def risk(
     )
     result = RiskResult(assets, backtests, portfolio, port_tests, failures, manifest, out)
     if out is not None:
-        write_outputs(out, result)
-        if report:
-            from marketcast.universe.report import write_report
-
-            write_report(out / "report.html", result, constituents)
-        manifest["outputs"] = [name for name in OUTPUT_FILES if (out / name).exists() or name == "manifest.json"]
-        write_json(out / "manifest.json", manifest)
+        _write(out, result, constituents if report else False)
     return result
+
+
+def _initial_manifest(universe, settings: RiskSettings, key: str, engine: Engine, weight_source, n: int) -> dict:
+    return {
+        "status": "running",
+        "started": _now(),
+        "universe": str(universe),
+        "settings": settings.as_dict(),
+        "settings_hash": key,
+        "engine": engine.describe(),
+        "weights": weight_source,
+        "survivorship_bias": SURVIVORSHIP,
+        "assets": {"universe": n},
+        "versions": versions(),
+    }
+
+
+def _start_out(out: Path, key: str, resume: bool, manifest: dict) -> Path:
+    """Prepare DIR, write the running manifest (keeping a resumed run's start) and return the parts folder."""
+    parts = _prepare_out(out, key, resume)
+    old = _read_manifest(out) if resume else None
+    if old is not None:
+        manifest["started"] = old.get("started", manifest["started"])
+        manifest["resumed"] = _now()
+    write_json(out / "manifest.json", manifest)
+    return parts
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def _settings(models, window, days, tails, to, refit_every, notional, n_sims, seed) -> RiskSettings:
+    """:func:`risk`'s arguments as checked :class:`RiskSettings` (models may be ``"a,b"``)."""
+    if isinstance(models, str):
+        from marketcast.models.registry import parse_model_list
+
+        models = parse_model_list(models)
+    return RiskSettings(
+        models=tuple(models),
+        window=int(window),
+        days=int(days),
+        tails=(tails,) if isinstance(tails, int | float) else tuple(tails),
+        to=None if to is None else str(pd.Timestamp(to).date()) if not isinstance(to, str) else to,
+        refit_every=int(refit_every),
+        notional=float(notional),
+        n_sims=int(n_sims),
+        seed=int(seed),
+    ).check()
+
+
+def _engine(local: bool, workers: int | None, scheduler: str | None, client) -> Engine:
+    engine = Engine.choose(local=local, workers=workers, scheduler=scheduler)
+    if client is None:
+        return engine
+    if local or scheduler is not None or workers is not None:
+        raise DataError("client: give a Dask client or one of local, workers and scheduler, not both")
+    return Engine("client")
+
+
+def _weights(names: list[str], weights) -> tuple[pd.Series, list[str], str | dict[str, str]]:
+    """The weights, the unknown symbols a weights file named, and where the weights came from."""
+    if isinstance(weights, pd.Series):
+        if not set(weights.index) & set(names):
+            raise DataError("weights: name no asset of the universe")
+        return weights.astype(float), [], "series"
+    if weights is not None:
+        w, note = load_weights(weights, names)
+        return w, note, {"path": str(weights), "sha256": sha256_file(weights)}
+    return pd.Series(1.0, index=names), [], "equal"
+
+
+def _check_history(specs, settings: RiskSettings) -> None:
+    longest = max(asset_rows(s) for s in specs)
+    if longest - 1 < settings.window + settings.days:
+        raise DataError(
+            f"--window {settings.window}: longer than every asset's history (the longest has at most "
+            f"{max(longest - 1, 0)} returns; a window of {settings.window} before each of "
+            f"{settings.days} days needs {settings.window + settings.days})"
+        )
+
+
+def _say_resuming(specs, settings: RiskSettings, parts: Path, say: Callable[[str], None]) -> None:
+    from marketcast.universe.work import part_path
+
+    have = sum(part_path(parts, s, settings).exists() for s in specs)
+    say(f"resuming: {have} of {len(specs)} assets already written, computing {len(specs) - have}")
+
+
+def _write(out: Path, result: RiskResult, constituents) -> None:
+    """The tables, then the report (unless ``constituents`` is False), then the final manifest."""
+    write_outputs(out, result)
+    if constituents is not False:
+        from marketcast.universe.report import write_report
+
+        write_report(out / "report.html", result, constituents)
+    manifest = result.manifest
+    manifest["outputs"] = [name for name in OUTPUT_FILES if (out / name).exists() or name == "manifest.json"]
+    write_json(out / "manifest.json", manifest)
