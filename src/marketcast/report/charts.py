@@ -242,76 +242,9 @@ def to_plotly(chart: Chart | Heatmap):
         return _heatmap_plotly(chart)
 
     fig = go.Figure()
-    has_bars = False
     for i, layer in enumerate(chart.layers):
-        x = layer.x
-        group = f"g{i}"
-        if layer.kind == "line":
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=layer.y,
-                    name=layer.name,
-                    mode="lines",
-                    opacity=layer.opacity,
-                    showlegend=layer.show_legend,
-                    line={"color": layer.color, "width": layer.width, "dash": layer.dash},
-                    legendgroup=group,
-                )
-            )
-        elif layer.kind == "scatter":
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=layer.y,
-                    name=layer.name,
-                    mode="markers",
-                    opacity=layer.opacity,
-                    showlegend=layer.show_legend,
-                    marker={"color": layer.color, "size": layer.size},
-                    legendgroup=group,
-                )
-            )
-        elif layer.kind == "band":
-            # The lower edge (invisible, no legend entry), then the upper edge filled down to it.
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=layer.lower,
-                    name=f"{layer.name} lower",
-                    mode="lines",
-                    line={"width": 0, "color": layer.color},
-                    showlegend=False,
-                    legendgroup=group,
-                    hovertemplate=f"{layer.name} lower: %{{y:.4g}}<extra></extra>",
-                )
-            )
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=layer.upper,
-                    name=layer.name,
-                    mode="lines",
-                    line={"width": 0, "color": layer.color},
-                    fill="tonexty",
-                    fillcolor=_rgba(layer.color, layer.opacity),
-                    showlegend=layer.show_legend,
-                    legendgroup=group,
-                    hovertemplate=f"{layer.name} upper: %{{y:.4g}}<extra></extra>",
-                )
-            )
-        else:
-            has_bars = True
-            fig.add_trace(
-                go.Bar(
-                    x=[str(v) for v in x.tolist()] if not layer.is_dates else x,
-                    y=layer.y,
-                    name=layer.name,
-                    marker={"color": layer.color},
-                    opacity=layer.opacity,
-                    showlegend=layer.show_legend,
-                )
-            )
+        fig.add_traces(_plotly_traces(go, layer, group=f"g{i}"))
+    has_bars = any(layer.kind == "bar" for layer in chart.layers)
     fig.update_layout(
         title={"text": chart.title, "x": 0.01, "xanchor": "left", "font": {"size": 16}},
         template="plotly_white",
@@ -323,6 +256,56 @@ def to_plotly(chart: Chart | Heatmap):
         legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0.0, "xanchor": "left", "x": 0.0},
         font={"family": "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif", "size": 12},
     )
+    _plotly_axes(fig, chart, has_bars)
+    return fig
+
+
+def _plotly_traces(go, layer, group: str) -> list:
+    """The plotly traces of one layer (a band is two: its lower edge, then the upper filled down to it)."""
+    if layer.kind in ("line", "scatter"):
+        style = (
+            {"mode": "lines", "line": {"color": layer.color, "width": layer.width, "dash": layer.dash}}
+            if layer.kind == "line"
+            else {"mode": "markers", "marker": {"color": layer.color, "size": layer.size}}
+        )
+        common = {"opacity": layer.opacity, "showlegend": layer.show_legend, "legendgroup": group}
+        return [go.Scatter(x=layer.x, y=layer.y, name=layer.name, **style, **common)]
+    if layer.kind == "band":
+        edge = {"mode": "lines", "line": {"width": 0, "color": layer.color}, "legendgroup": group}
+        lower = go.Scatter(
+            x=layer.x,
+            y=layer.lower,
+            name=f"{layer.name} lower",
+            showlegend=False,
+            hovertemplate=f"{layer.name} lower: %{{y:.4g}}<extra></extra>",
+            **edge,
+        )
+        upper = go.Scatter(
+            x=layer.x,
+            y=layer.upper,
+            name=layer.name,
+            fill="tonexty",
+            fillcolor=_rgba(layer.color, layer.opacity),
+            showlegend=layer.show_legend,
+            hovertemplate=f"{layer.name} upper: %{{y:.4g}}<extra></extra>",
+            **edge,
+        )
+        return [lower, upper]
+    x = layer.x if layer.is_dates else [str(v) for v in layer.x.tolist()]
+    return [
+        go.Bar(
+            x=x,
+            y=layer.y,
+            name=layer.name,
+            marker={"color": layer.color},
+            opacity=layer.opacity,
+            showlegend=layer.show_legend,
+        )
+    ]
+
+
+def _plotly_axes(fig, chart: Chart, has_bars: bool) -> None:
+    """Axis titles and scales; whole-number ticks for counts, day ticks for a few weeks of dates."""
     fig.update_xaxes(title_text=chart.x_label, automargin=True)
     fig.update_yaxes(title_text=chart.y_label, automargin=True, type="log" if chart.y_log else "linear")
     if has_bars:
@@ -338,7 +321,6 @@ def to_plotly(chart: Chart | Heatmap):
         days = (hi - lo) / np.timedelta64(1, "D")
         if days <= 62:  # daily data over a few weeks: dates, not hours
             fig.update_xaxes(tickformat="%b %-d<br>%Y", **({"dtick": 86_400_000} if days <= 14 else {}))
-    return fig
 
 
 _MPL_DASH = {"solid": "-", "dash": "--", "dot": ":"}
