@@ -265,8 +265,14 @@ def finetune_experiment(series: dict[str, pd.Series], config: StockPaperConfig, 
 
 
 def summary_markdown(result: StockPaperResult) -> str:
+    """``summary.md``: the leak of the paper's protocol, Tables III, IV and II, and the fine-tune."""
     cfg = result.config
     t2, t3, t4, ft = (result.tables[k] for k in ("table2", "table3", "table4", "finetune"))
+    lines = _intro_lines(cfg, t2) + _table3_lines(t3) + _table4_lines(t4) + _table2_lines(t2) + _finetune_lines(cfg, ft)
+    return "\n".join(lines) + "\n"
+
+
+def _intro_lines(cfg, t2: pd.DataFrame) -> list[str]:
     lines = [
         "# Reproduction of the Stock-X paper (Aadhitya et al., CNN-LSTM)",
         "",
@@ -284,7 +290,11 @@ def summary_markdown(result: StockPaperResult) -> str:
         "protocol measure interpolation between neighbours, not forecasting; the chronological scores are "
         "the honest ones, and the naive random walk is the bar to clear."
     )
-    lines += [
+    return lines
+
+
+def _table3_lines(t3: pd.DataFrame) -> list[str]:
+    lines = [
         "",
         "## Table III: CNN-LSTM test MSE per dataset (normalised scale)",
         "",
@@ -293,7 +303,11 @@ def summary_markdown(result: StockPaperResult) -> str:
     ]
     for r in t3.itertuples():
         lines.append(f"| {r.dataset} | {r.protocol} | {r.mse:.5f} | {r.naive_mse:.5f} | {r.paper_mse} |")
-    lines += [
+    return lines
+
+
+def _table4_lines(t4: pd.DataFrame) -> list[str]:
+    lines = [
         "",
         "## Table IV: mean test MSE over the datasets, by model",
         "",
@@ -310,6 +324,12 @@ def summary_markdown(result: StockPaperResult) -> str:
         "",
         f"Chronologically, the best learned model is {best} (MSE {chrono.mse[best]:.5f}), which {verdict} "
         f"the naive random walk (MSE {chrono.mse['naive']:.5f}).",
+    ]
+    return lines
+
+
+def _table2_lines(t2: pd.DataFrame) -> list[str]:
+    lines = [
         "",
         "## Table II: CNN-LSTM scores",
         "",
@@ -325,6 +345,12 @@ def summary_markdown(result: StockPaperResult) -> str:
     lines += [
         f"| paper | shuffled | {p['mse']} | {p['mae']} | {p['explained_variance']} | {p['r2']} | {p['max_error']} |",
         "",
+    ]
+    return lines
+
+
+def _finetune_lines(cfg, ft: pd.DataFrame) -> list[str]:
+    lines = [
         "## Save, reload, train again (section IV.C)",
         "",
     ]
@@ -349,4 +375,4 @@ def summary_markdown(result: StockPaperResult) -> str:
         "epochs.",
         "",
     ]
-    return "\n".join(lines) + "\n"
+    return lines
