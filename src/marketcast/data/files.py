@@ -354,19 +354,8 @@ def _normalise(
     if lines is None:  # Parquet: no lines, so rows are counted from 1
         lines, unit = np.arange(1, len(raw) + 1, dtype=np.int64), "row"
     decimal_comma = bool(raw.attrs.get("decimal_comma", False))
-    raw = raw.copy()
-    raw.columns = [str(c).strip() for c in raw.columns]
-    raw = _drop_index_columns(raw)
-    original: dict[str, str] = {}
-    renamed = []
-    for col in raw.columns:
-        canon = canonical_name(col) or "unnamed"
-        if canon in original:  # two headers that mean the same thing: keep the first
-            canon = f"{canon}_{len(original)}"
-        original[canon] = col
-        renamed.append(canon)
-    raw.columns = renamed
-    fmt = fmt or _guess_format(set(renamed), list(original.values()))
+    raw, original = _canonical_columns(raw)
+    fmt = fmt or _guess_format(set(raw.columns), list(original.values()))
 
     date_col = _find_date_column(raw, name)
     dates, times = _parse_dates(raw[date_col], name=name, column=original[date_col], lines=lines, unit=unit)
@@ -376,35 +365,9 @@ def _normalise(
         pair = (str(raw[date_col].iloc[i]).strip(), str(raw[date_col].iloc[j]).strip())
         if intraday == "refuse":
             raise DataError(intraday_message(name, pair, f"{unit}s {lines[i]} and {lines[j]}: "))
-        # Each day's last row by time of day; the day's open, high, low and volume do not carry over.
-        order = np.lexsort((times, np.asarray(dates, dtype="datetime64[ns]")))
-        last = np.r_[np.asarray(dates)[order][1:] != np.asarray(dates)[order][:-1], True]
-        keep = np.sort(order[last])
-        n_days = len(keep)
-        raw, lines, dates = raw.iloc[keep], lines[keep], pd.DatetimeIndex(dates)[keep]
-        drop = [c for c in raw.columns if c in ("open", "high", "low", "volume")]
-        raw = raw.drop(columns=drop)
-        notes = (
-            *notes,
-            f"{name}: intraday rows taken to daily closes (each day's last row, {n_days} days)"
-            + (f"; dropped {', '.join(original[c] for c in drop)}" if drop else ""),
-        )
-    values = raw.drop(columns=[date_col])
-    numeric = {}
-    for col in values.columns:
-        if col in _NON_NUMERIC:
-            continue
-        parsed = _to_numbers(
-            values[col],
-            name=name,
-            column=original[col],
-            lines=lines,
-            unit=unit,
-            strict=col in PRICE_COLUMNS,
-            decimal_comma=decimal_comma,
-        )
-        if parsed is not None:
-            numeric[col] = parsed
+        raw, lines, dates, note = _daily_closes(raw, lines, dates, times, name, original)
+        notes = (*notes, note)
+    numeric = _numeric_columns(raw.drop(columns=[date_col]), name, original, lines, unit, decimal_comma)
     frame = pd.DataFrame(numeric, index=pd.DatetimeIndex(dates, name="date"))
     # Fully empty columns (e.g. 'Trades' in early NIFTY years) are kept: `data check` reports them.
     order = np.argsort(frame.index.values, kind="stable")
@@ -422,6 +385,59 @@ def _normalise(
         unit=unit,
         notes=tuple(notes),
     )
+
+
+def _canonical_columns(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """A copy with canonical column names, and each canonical name's original header."""
+    raw = raw.copy()
+    raw.columns = [str(c).strip() for c in raw.columns]
+    raw = _drop_index_columns(raw)
+    original: dict[str, str] = {}
+    renamed = []
+    for col in raw.columns:
+        canon = canonical_name(col) or "unnamed"
+        if canon in original:  # two headers that mean the same thing: keep the first
+            canon = f"{canon}_{len(original)}"
+        original[canon] = col
+        renamed.append(canon)
+    raw.columns = renamed
+    return raw, original
+
+
+def _daily_closes(raw: pd.DataFrame, lines: np.ndarray, dates, times, name: str, original: dict[str, str]):
+    """Intraday rows taken to each day's last row by time of day, and the note that says so.
+
+    The day's open, high, low and volume do not carry over: they are dropped.
+    """
+    order = np.lexsort((times, np.asarray(dates, dtype="datetime64[ns]")))
+    last = np.r_[np.asarray(dates)[order][1:] != np.asarray(dates)[order][:-1], True]
+    keep = np.sort(order[last])
+    raw, lines, dates = raw.iloc[keep], lines[keep], pd.DatetimeIndex(dates)[keep]
+    drop = [c for c in raw.columns if c in ("open", "high", "low", "volume")]
+    note = f"{name}: intraday rows taken to daily closes (each day's last row, {len(keep)} days)" + (
+        f"; dropped {', '.join(original[c] for c in drop)}" if drop else ""
+    )
+    return raw.drop(columns=drop), lines, dates, note
+
+
+def _numeric_columns(values: pd.DataFrame, name, original, lines, unit, decimal_comma) -> dict[str, np.ndarray]:
+    """Each column that parses as numbers (price columns strictly: a bad cell is an error)."""
+    numeric = {}
+    for col in values.columns:
+        if col in _NON_NUMERIC:
+            continue
+        parsed = _to_numbers(
+            values[col],
+            name=name,
+            column=original[col],
+            lines=lines,
+            unit=unit,
+            strict=col in PRICE_COLUMNS,
+            decimal_comma=decimal_comma,
+        )
+        if parsed is not None:
+            numeric[col] = parsed
+    return numeric
 
 
 def _drop_index_columns(raw: pd.DataFrame) -> pd.DataFrame:
