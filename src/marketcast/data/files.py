@@ -486,11 +486,11 @@ def _parse_dates(
         raise DataError(f"{name}: {unit} {lines[i]}: column '{column}': empty date")
     # Strip a time of day or a timezone: these are daily series. Times other than midnight are
     # kept (seconds into the day) so that intraday rows can be recognised.
-    clock = text.str.extract(r"[T ](\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?(?:[+-]\d{2}:?\d{2}|Z)?$")
+    clock = text.str.extract(TIME_OF_DAY)
     times = None
-    if clock[0].notna().any():
+    if clock["h"].notna().any():
         seconds = (
-            clock[0].astype(float) * 3600 + clock[1].astype(float) * 60 + clock[2].astype(float).fillna(0)
+            clock["h"].astype(float) * 3600 + clock["m"].astype(float) * 60 + clock["s"].astype(float).fillna(0)
         ).fillna(0)
         if (seconds != 0).any():
             times = seconds.to_numpy()

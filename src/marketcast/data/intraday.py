@@ -26,11 +26,11 @@ BLOCK_SIZE = 16 << 20
 
 _DROP = ("open", "high", "low", "volume")
 _LINE_END = re.compile(rb"\r\n|\n|\r")
-_CLOCK = r"^(?P<day>.*?)[T ](?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?(?:\.\d+)?(?:[+-]\d{2}:?\d{2}|Z)?$"
 
-
-#: A time of day at the end of a date stamp (`` 09:30``, ``T09:30:00Z``): what makes a row intraday.
-TIME_OF_DAY = r"[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2}|Z)?$"
+#: A time of day at the end of a date stamp (`` 09:30``, ``T09:30:00.5Z``): what makes a row
+#: intraday. Groups ``h``, ``m`` and ``s`` (seconds, optional); a fraction and a zone are skipped.
+TIME_OF_DAY = r"[T ](?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?(?:\.\d+)?(?:[+-]\d{2}:?\d{2}|Z)?$"
+_STAMP = r"^(?P<day>.*?)" + TIME_OF_DAY
 
 
 def looks_intraday(text: str) -> tuple[str, str] | None:
@@ -200,7 +200,7 @@ def _last_per_day(batch, date_col: str):
     if rows is not None:  # the last row of each run of a day; a day in two runs is settled below
         table = table.take(pa.array(rows))
         stamps = pc.utf8_trim_whitespace(table.column(date_col))
-    parts = pc.extract_regex(stamps, _CLOCK)
+    parts = pc.extract_regex(stamps, _STAMP)
     day = pc.if_else(pc.is_null(parts), stamps, pc.struct_field(parts, "day"))
 
     def num(field: str) -> np.ndarray:
