@@ -55,10 +55,14 @@ def forecast_dates(returns: pd.Series, window: int, start=None, end=None) -> tup
     omitted or lies past the data, the next business day after the last one is added. With
     ``end`` alone the days start at the first one with a full window of returns before it.
     """
-    idx = returns.index
+    return _forecast_positions(returns.index, source_of(returns), window, start, end)
+
+
+def _forecast_positions(idx: pd.DatetimeIndex, source: str, window: int, start, end):
+    """:func:`forecast_dates` on the returns' dates ``idx`` (``source`` names the input in errors)."""
     if len(idx) < 2:  # one price or two: no window of returns at all
         raise DataError(
-            f"{source_of(returns)}: {len(idx) + 1} row(s), but a volatility forecast from a window of "
+            f"{source}: {len(idx) + 1} row(s), but a volatility forecast from a window of "
             f"{window} returns needs at least {window + 1} rows"
         )
     live = idx[-1] + pd.offsets.BDay(1)
@@ -83,16 +87,12 @@ def forecast_dates(returns: pd.Series, window: int, start=None, end=None) -> tup
     if pos.size == 0:
         # Without --from the days start at the first with a full window (see above).
         first_day = f"{idx[window].date()} (the first with a full window)" if len(idx) > window else "the start"
-        raise DataError(
-            f"{source_of(returns)}: no trading days between {_d(lo, first_day)} and {_d(hi, 'the end of the data')}"
-        )
+        raise DataError(f"{source}: no trading days between {_d(lo, first_day)} and {_d(hi, 'the end of the data')}")
     first = int(pos[0])
     if first < window:
         have = first
         when = dates[0].date()
-        raise DataError(
-            f"{source_of(returns)}: {have} returns before {when}, but a window of {window} returns needs {window}"
-        )
+        raise DataError(f"{source}: {have} returns before {when}, but a window of {window} returns needs {window}")
     return pos, dates
 
 
@@ -249,11 +249,12 @@ def rolling_volatility(
     if isinstance(refit_every, bool) or int(refit_every) != refit_every or refit_every < 1:
         raise DataError(f"--refit-every must be a whole number of days >= 1, got {refit_every}")
     prices = as_series(prices)
-    returns = cast(pd.Series, log_returns(prices))  # a Series in, a Series out
-    pos, dates = forecast_dates(returns, window, start, end)
-    r = returns.to_numpy()
+    # log_returns' numbers (the same ufuncs), without building a Series the rest never reads
+    r = np.diff(np.log(prices.to_numpy()))
+    return_dates = prices.index[1:]
+    pos, dates = _forecast_positions(return_dates, source_of(prices), window, start, end)
     view = np.lib.stride_tricks.sliding_window_view(r, window)
-    date_view = np.lib.stride_tricks.sliding_window_view(returns.index.to_numpy(), window)
+    date_view = np.lib.stride_tricks.sliding_window_view(return_dates.to_numpy(), window)
     # Consecutive days (the usual case) are a view of the windows, not a copy of them.
     rows = slice(pos[0] - window, pos[-1] - window + 1) if (np.diff(pos) == 1).all() else pos - window
     windows = view[rows]
@@ -271,8 +272,8 @@ def rolling_volatility(
             f"{source_of(prices)}: the {window} returns before {dates[i].date()} are all equal "
             "(constant prices): there is no volatility to forecast"
         )
-    window_starts = pd.DatetimeIndex(window_dates[:, 0])
-    window_ends = pd.DatetimeIndex(window_dates[:, -1])
+    window_starts = window_dates[:, 0]
+    window_ends = window_dates[:, -1]
     realised = np.full(pos.size, np.nan)
     inside = pos < len(r)
     realised[inside] = r[pos[inside]]
@@ -294,27 +295,30 @@ def rolling_volatility(
         done[model_key(model)] = res.volatility
         seconds[model_key(model)] = cost
         dof = res.dof if res.dof is not None else st.dof
+        # Scalars broadcast and strings given as object arrays: pandas' own broadcasting and
+        # inference cost more than the forecast on a one-day call (the service's).
+        n = pos.size
         columns = {
             "date": dates,
-            "model": model.name,
+            "model": np.full(n, model.name, dtype=object),
             "volatility": res.volatility,
             "var": value_at_risk(res.volatility, dof, tail, notional),
             "cvar": conditional_value_at_risk(res.volatility, dof, tail, notional),
             "mad": mean_absolute_deviation(res.volatility, st.rho, st.cdf_mean),
             "rho": st.rho,
             "dof": dof,
-            "distribution": np.where(np.isinf(dof), "normal", "t"),
+            "distribution": np.where(np.isinf(dof), "normal", "t").astype(object),
             "abs_return": np.abs(realised),
             "return": realised,
-            "tail": tail,
-            "notional": notional,
+            "tail": np.full(n, tail),
+            "notional": np.full(n, notional),
             "window_start": window_starts,
             "window_end": window_ends,
-            "seconds": cost,
+            "seconds": np.full(n, cost),
         }
         # One constructor call: inserting the model's columns one by one costs milliseconds.
         columns.update(res.extra)
         frames.append(pd.DataFrame(columns))
-    out = pd.concat(frames, ignore_index=True)
+    out = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     out.attrs = {"tail": tail, "notional": notional, "window": window, "source": source_of(prices)}
     return out

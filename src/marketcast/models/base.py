@@ -158,12 +158,11 @@ class Estimator:
         return self.capabilities.stochastic
 
     @classmethod
-    def _param_names(cls) -> list[str]:
-        if cls.__init__ is object.__init__:
-            return []
-        params = inspect.signature(cls.__init__).parameters.values()
-        skip = (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
-        return [p.name for p in params if p.name != "self" and p.kind not in skip]
+    def _param_names(cls) -> tuple[str, ...]:
+        names = _PARAM_NAMES.get(cls)
+        if names is None:  # signatures do not change; get_params runs on every forecast call
+            names = _PARAM_NAMES[cls] = _init_param_names(cls)
+        return names
 
     def get_params(self) -> dict[str, Any]:
         """Hyper-parameters as given to ``__init__``."""
@@ -427,3 +426,15 @@ class VolatilityModel(Estimator):
         """Volatility forecasts; one-step models give a flat path beyond the first step."""
         check_is_fitted(self, ("volatility_",), what="forecast()")
         return np.full(int(horizon), self.volatility_)
+
+
+_PARAM_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _init_param_names(cls: type) -> tuple[str, ...]:
+    init = cls.__init__  # type: ignore[misc]
+    if init is object.__init__:
+        return ()
+    params = inspect.signature(init).parameters.values()
+    skip = (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
+    return tuple(p.name for p in params if p.name != "self" and p.kind not in skip)

@@ -15,6 +15,7 @@ that is loaded) goes through here.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import types
@@ -140,8 +141,12 @@ def _jsonable_default(value: Any) -> Any:
     return value
 
 
+@functools.cache  # a class's signature does not change; inspecting it costs more than a forecast
 def param_schema(cls: type) -> dict[str, ParamSpec]:
-    """The :class:`ParamSpec` of every hyper-parameter of a model class, in ``__init__`` order."""
+    """The :class:`ParamSpec` of every hyper-parameter of a model class, in ``__init__`` order.
+
+    Cached per class: do not modify the returned mapping.
+    """
     init = typing.cast(Any, cls).__init__  # the class's own, read off the class
     if init is object.__init__:
         return {}
