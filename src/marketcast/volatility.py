@@ -249,34 +249,21 @@ def rolling_volatility(
     if isinstance(refit_every, bool) or int(refit_every) != refit_every or refit_every < 1:
         raise DataError(f"--refit-every must be a whole number of days >= 1, got {refit_every}")
     prices = as_series(prices)
-    # log_returns' numbers (the same ufuncs), without building a Series the rest never reads
-    r = np.diff(np.log(prices.to_numpy()))
-    return_dates = prices.index[1:]
-    pos, dates = _forecast_positions(return_dates, source_of(prices), window, start, end)
-    view = np.lib.stride_tricks.sliding_window_view(r, window)
-    date_view = np.lib.stride_tricks.sliding_window_view(return_dates.to_numpy(), window)
-    # Consecutive days (the usual case) are a view of the windows, not a copy of them.
-    rows = slice(pos[0] - window, pos[-1] - window + 1) if (np.diff(pos) == 1).all() else pos - window
-    windows = view[rows]
-    window_dates = date_view[rows]
+    days = _RollingDays.of(prices, window, start, end)
     from marketcast.models.features import available_cores
 
     jobs = available_cores() if n_jobs is None else int(n_jobs)
-    st = window_stats_by_block(windows, ROLLING_BLOCK)
+    st = window_stats_by_block(days.windows, ROLLING_BLOCK)
     flat = ~np.isfinite(st.rho)
     if flat.any():
         # Constant prices: every return equals the mean, so there is no sign correlation, no t and
         # no volatility to forecast. Better one clear line than a table of blanks.
         i = int(np.flatnonzero(flat)[0])
         raise DataError(
-            f"{source_of(prices)}: the {window} returns before {dates[i].date()} are all equal "
+            f"{source_of(prices)}: the {window} returns before {days.dates[i].date()} are all equal "
             "(constant prices): there is no volatility to forecast"
         )
-    window_starts = window_dates[:, 0]
-    window_ends = window_dates[:, -1]
-    realised = np.full(pos.size, np.nan)
-    inside = pos < len(r)
-    realised[inside] = r[pos[inside]]
+    n = days.dates.size
     frames = []
     done: dict[tuple, np.ndarray] = {}
     seconds: dict[tuple, float] = {}
@@ -286,39 +273,66 @@ def rolling_volatility(
         t0 = time.perf_counter()
         res = _reuse_members(model, done)
         if res is None:
-            res = _forecast_windows(model, windows, st, window_dates, jobs, progress)
-            cost = (time.perf_counter() - t0) / pos.size
+            res = _forecast_windows(model, days.windows, st, days.window_dates, jobs, progress)
+            cost = (time.perf_counter() - t0) / n
         else:  # an ensemble of members computed already costs what they cost
             cost = sum(seconds[model_key(m)] for m in cast(Any, model).member_models())
             if progress is not None:
-                progress(pos.size)
+                progress(n)
         done[model_key(model)] = res.volatility
         seconds[model_key(model)] = cost
-        dof = res.dof if res.dof is not None else st.dof
-        # Scalars broadcast and strings given as object arrays: pandas' own broadcasting and
-        # inference cost more than the forecast on a one-day call (the service's).
-        n = pos.size
-        columns = {
-            "date": dates,
-            "model": np.full(n, model.name, dtype=object),
-            "volatility": res.volatility,
-            "var": value_at_risk(res.volatility, dof, tail, notional),
-            "cvar": conditional_value_at_risk(res.volatility, dof, tail, notional),
-            "mad": mean_absolute_deviation(res.volatility, st.rho, st.cdf_mean),
-            "rho": st.rho,
-            "dof": dof,
-            "distribution": np.where(np.isinf(dof), "normal", "t").astype(object),
-            "abs_return": np.abs(realised),
-            "return": realised,
-            "tail": np.full(n, tail),
-            "notional": np.full(n, notional),
-            "window_start": window_starts,
-            "window_end": window_ends,
-            "seconds": np.full(n, cost),
-        }
-        # One constructor call: inserting the model's columns one by one costs milliseconds.
-        columns.update(res.extra)
-        frames.append(pd.DataFrame(columns))
+        frames.append(_model_rows(model.name, res, st, days, tail, notional, cost))
     out = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     out.attrs = {"tail": tail, "notional": notional, "window": window, "source": source_of(prices)}
     return out
+
+
+class _RollingDays:
+    """The forecast days of a rolling run: their dates, windows of returns and realised returns."""
+
+    def __init__(self, dates, windows, window_dates, realised) -> None:
+        self.dates, self.windows, self.window_dates, self.realised = dates, windows, window_dates, realised
+
+    @classmethod
+    def of(cls, prices: pd.Series, window: int, start, end) -> _RollingDays:
+        # log_returns' numbers (the same ufuncs), without building a Series the rest never reads
+        r = np.diff(np.log(prices.to_numpy()))
+        return_dates = prices.index[1:]
+        pos, dates = _forecast_positions(return_dates, source_of(prices), window, start, end)
+        view = np.lib.stride_tricks.sliding_window_view(r, window)
+        date_view = np.lib.stride_tricks.sliding_window_view(return_dates.to_numpy(), window)
+        # Consecutive days (the usual case) are a view of the windows, not a copy of them.
+        rows = slice(pos[0] - window, pos[-1] - window + 1) if (np.diff(pos) == 1).all() else pos - window
+        realised = np.full(pos.size, np.nan)
+        inside = pos < len(r)
+        realised[inside] = r[pos[inside]]
+        return cls(dates, view[rows], date_view[rows], realised)
+
+
+def _model_rows(name: str, res, st, days: _RollingDays, tail: float, notional: float, cost: float) -> pd.DataFrame:
+    """One model's rows: :data:`VOLATILITY_COLUMNS` and the model's own columns."""
+    dof = res.dof if res.dof is not None else st.dof
+    n = days.dates.size
+    # Scalars broadcast and strings given as object arrays: pandas' own broadcasting and
+    # inference cost more than the forecast on a one-day call (the service's).
+    columns = {
+        "date": days.dates,
+        "model": np.full(n, name, dtype=object),
+        "volatility": res.volatility,
+        "var": value_at_risk(res.volatility, dof, tail, notional),
+        "cvar": conditional_value_at_risk(res.volatility, dof, tail, notional),
+        "mad": mean_absolute_deviation(res.volatility, st.rho, st.cdf_mean),
+        "rho": st.rho,
+        "dof": dof,
+        "distribution": np.where(np.isinf(dof), "normal", "t").astype(object),
+        "abs_return": np.abs(days.realised),
+        "return": days.realised,
+        "tail": np.full(n, tail),
+        "notional": np.full(n, notional),
+        "window_start": days.window_dates[:, 0],
+        "window_end": days.window_dates[:, -1],
+        "seconds": np.full(n, cost),
+    }
+    # One constructor call: inserting the model's columns one by one costs milliseconds.
+    columns.update(res.extra)
+    return pd.DataFrame(columns)
