@@ -18,6 +18,7 @@ SLSQP with the same analytic gradient and arch's constraints finishes from the b
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,6 +93,7 @@ def _loglik_numpy(y: np.ndarray, p: np.ndarray, dist_t: bool, bc: float, grad: b
     return ll, g, forecast
 
 
+@functools.lru_cache(maxsize=256)  # a fit asks for few distinct nu; scipy's scalar calls cost microseconds
 def _t_const(nu: float) -> tuple[float, float]:
     """log c(nu) of the unit-variance t density and its derivative."""
     c = special.gammaln(0.5 * (nu + 1.0)) - special.gammaln(0.5 * nu) - 0.5 * np.log(np.pi * (nu - 2.0))
@@ -114,7 +116,7 @@ def loglik(y: np.ndarray, p: np.ndarray, dist_t: bool, bc: float, grad: bool = F
     else:
         ll, g, forecast = _loglik_numpy(y, p, dist_t, bc, grad)
     if dist_t:
-        c, dc = _t_const(p[5])
+        c, dc = _t_const(float(p[5]))
         ll += n * c
         if g is not None:
             g[5] += n * dc
@@ -123,6 +125,39 @@ def loglik(y: np.ndarray, p: np.ndarray, dist_t: bool, bc: float, grad: bool = F
         if g is not None:
             g[5] = 0.0
     return ll, g, forecast
+
+
+class _Likelihood:
+    """:func:`loglik` of one series, its kernel call's buffers and addresses made once per fit.
+
+    A fit evaluates the likelihood some 50 times; NumPy's ``ctypes`` objects for each call's
+    addresses cost about as much as the C recursion itself. The same arithmetic as :func:`loglik`.
+    """
+
+    def __init__(self, y: np.ndarray, dist_t: bool, bc: float, kernel) -> None:
+        self.y, self.dist_t, self.bc, self.kernel = y, dist_t, bc, kernel
+        if kernel is not None:
+            self._p, self._g, self._out = np.empty(6), np.empty(6), np.empty(2)
+            self._addr = (y.ctypes.data, self._p.ctypes.data, self._g.ctypes.data, self._out.ctypes.data)
+
+    def __call__(self, p: np.ndarray, grad: bool = True):
+        if self.kernel is None:
+            return loglik(self.y, p, self.dist_t, self.bc, grad, None)
+        n = self.y.size
+        y_at, p_at, g_at, out_at = self._addr
+        self._p[:] = p
+        ll = self.kernel.loglik(n, y_at, p_at, int(self.dist_t), self.bc, g_at if grad else 0, out_at)
+        g = self._g.copy() if grad else None
+        if self.dist_t:
+            c, dc = _t_const(float(p[5]))
+            ll += n * c
+            if g is not None:
+                g[5] += n * dc
+        else:
+            ll -= 0.5 * n * np.log(2.0 * np.pi)
+            if g is not None:
+                g[5] = 0.0
+        return ll, g, self._out[0]
 
 
 @dataclass(frozen=True)
@@ -196,11 +231,7 @@ def fit(
         bc = backcast(y - mu0)
     lo, hi = _bounds(y, mean, o, dist_t, mu0)
     free = np.flatnonzero(lo < hi)
-    kernel = _kernel()
-
-    def evaluate(p, grad=True):
-        return loglik(y, p, dist_t, bc, grad, kernel)
-
+    evaluate = _Likelihood(y, dist_t, bc, _kernel())
     p = np.array(start, dtype=np.float64)
     p[lo == hi] = lo[lo == hi]
     p = _project(p, lo, hi, o)
@@ -297,9 +328,9 @@ def fit_checked(y: np.ndarray, start: np.ndarray, *, mean: bool, o: int, dist_t:
     y = np.ascontiguousarray(y, dtype=np.float64)
     bc = backcast(y - (y.mean() if mean else 0.0))
     best = fit(y, start, mean=mean, o=o, dist_t=dist_t, bc=bc)
-    kernel = _kernel()
+    evaluate = _Likelihood(y, dist_t, bc, _kernel())
     grid = grid_starts(y, mean=mean, o=o, dist_t=dist_t, nu=float(best.params[5]) if dist_t else 0.0)
-    values = np.array([loglik(y, g, dist_t, bc, False, kernel)[0] for g in grid])
+    values = np.array([evaluate(g, False)[0] for g in grid])
     values[~np.isfinite(values)] = -np.inf
     if not best.converged or values.max() > best.loglik - 1e-3 * abs(best.loglik):
         for k in np.argsort(values)[::-1][:2]:
