@@ -245,28 +245,11 @@ def fit(
         for steps in range(1, max_newton + 1):  # noqa: B007 (the count is read after the loop)
             z = _null_space(a_all[active], free.size)
             gf = g[free]
-            if z.shape[1] == 0:
-                hz = np.zeros((free.size, 0))
-            else:
-                hz = np.empty((free.size, z.shape[1]))
-                for j in range(z.shape[1]):  # differences of the analytic gradient along the subspace
-                    h = 1e-6 * max(float(np.abs(p[free]).max()), 1e-2)
-                    for sign in (1.0, -1.0):
-                        q = p.copy()
-                        q[free] += sign * h * z[:, j]
-                        if np.all(a_all @ q[free] - b_all >= -1e-15):
-                            break
-                    hz[:, j] = (evaluate(q)[1][free] - gf) / (sign * h)
             gz = z.T @ gf
-            hzz = z.T @ hz
-            hzz = 0.5 * (hzz + hzz.T)
-            try:
-                chol = np.linalg.cholesky(-hzz) if z.shape[1] else np.zeros((0, 0))
-            except np.linalg.LinAlgError:
-                break
+            chol, shifted = _negative_hessian_factor(evaluate, p, free, z, gf, a_all, b_all)
             u = np.linalg.solve(chol.T, np.linalg.solve(chol, gz)) if z.shape[1] else np.zeros(0)
             decrement = float(gz @ u)
-            if decrement < 1e-10 * max(1.0, abs(ll)):
+            if not shifted and decrement < 1e-10 * max(1.0, abs(ll)):
                 # The subspace optimum: a maximum of the whole problem where no active constraint
                 # pulls the wrong way (multipliers >= 0 in a_act^T lam = -g).
                 if active.size:
@@ -276,16 +259,7 @@ def fit(
                 converged = True
                 break
             d = z @ u
-            # The longest step along d that keeps every inactive constraint (the ratio test).
-            slack = a_all @ p[free] - b_all
-            rate = a_all @ d
-            t_max, hit = 1.0, None
-            for k in np.flatnonzero(rate < -1e-300):
-                if k in active:
-                    continue
-                t_k = max(slack[k], 0.0) / -rate[k]
-                if t_k < t_max:
-                    t_max, hit = t_k, k
+            t_max, hit = _ratio_test(a_all, b_all, p[free], d, active)
             t, moved = t_max, False
             for _ in range(40):
                 q = p.copy()
@@ -303,6 +277,50 @@ def fit(
     if converged:
         return FastFit(p, ll, float(var), True, steps, False)
     return _slsqp(y, p, lo, hi, free, o, dist_t, bc, mean, steps, evaluate)
+
+
+def _negative_hessian_factor(evaluate, p, free, z, gf, a_all, b_all) -> tuple[np.ndarray, bool]:
+    """Cholesky factor of minus the Hessian in the subspace ``z`` (differences of the analytic
+    gradient), and whether it had to be shifted to be positive definite.
+
+    Far from a maximum (a start from arch's grid) the Hessian can be indefinite; a shift by the
+    most negative eigenvalue (Levenberg-Marquardt) still gives an ascent direction, so Newton goes
+    on rather than handing the fit to SLSQP. A shifted step never declares convergence.
+    """
+    k = z.shape[1]
+    if k == 0:
+        return np.zeros((0, 0)), False
+    hz = np.empty((free.size, k))
+    h = 1e-6 * max(float(np.abs(p[free]).max()), 1e-2)
+    for j in range(k):
+        for sign in (1.0, -1.0):
+            q = p.copy()
+            q[free] += sign * h * z[:, j]
+            if (a_all @ q[free] - b_all >= -1e-15).all():
+                break
+        hz[:, j] = (evaluate(q)[1][free] - gf) / (sign * h)
+    hzz = z.T @ hz
+    m = -0.5 * (hzz + hzz.T)
+    try:
+        return np.linalg.cholesky(m), False
+    except np.linalg.LinAlgError:
+        eig = np.linalg.eigvalsh(m)
+        shift = -eig[0] + 1e-6 * max(1.0, float(np.abs(eig).max()))
+        return np.linalg.cholesky(m + shift * np.eye(k)), True
+
+
+def _ratio_test(a_all, b_all, x, d, active) -> tuple[float, int | None]:
+    """The longest step (at most 1) along ``d`` that keeps every inactive constraint, and the one it hits."""
+    slack = a_all @ x - b_all
+    rate = a_all @ d
+    t_max, hit = 1.0, None
+    for k in np.flatnonzero(rate < -1e-300):
+        if k in active:
+            continue
+        t_k = max(slack[k], 0.0) / -rate[k]
+        if t_k < t_max:
+            t_max, hit = t_k, int(k)
+    return t_max, hit
 
 
 def grid_starts(y: np.ndarray, *, mean: bool, o: int, dist_t: bool, nu: float) -> np.ndarray:
