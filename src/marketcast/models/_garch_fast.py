@@ -292,12 +292,14 @@ def _negative_hessian_factor(evaluate, p, free, z, gf, a_all, b_all) -> tuple[np
         return np.zeros((0, 0)), False
     hz = np.empty((free.size, k))
     h = 1e-6 * max(float(np.abs(p[free]).max()), 1e-2)
+    x = p[free]
+    forward = x[:, None] + h * z
+    # a forward difference where it stays feasible, else a backward one
+    feasible = (a_all @ forward - b_all[:, None] >= -1e-15).all(axis=0)
+    q = p.copy()
     for j in range(k):
-        for sign in (1.0, -1.0):
-            q = p.copy()
-            q[free] += sign * h * z[:, j]
-            if (a_all @ q[free] - b_all >= -1e-15).all():
-                break
+        sign = 1.0 if feasible[j] else -1.0
+        q[free] = forward[:, j] if feasible[j] else x - h * z[:, j]
         hz[:, j] = (evaluate(q)[1][free] - gf) / (sign * h)
     hzz = z.T @ hz
     m = -0.5 * (hzz + hzz.T)
@@ -313,14 +315,14 @@ def _ratio_test(a_all, b_all, x, d, active) -> tuple[float, int | None]:
     """The longest step (at most 1) along ``d`` that keeps every inactive constraint, and the one it hits."""
     slack = a_all @ x - b_all
     rate = a_all @ d
-    t_max, hit = 1.0, None
-    for k in np.flatnonzero(rate < -1e-300):
-        if k in active:
-            continue
-        t_k = max(slack[k], 0.0) / -rate[k]
-        if t_k < t_max:
-            t_max, hit = t_k, int(k)
-    return t_max, hit
+    blocking = rate < -1e-300
+    blocking[active] = False
+    if not blocking.any():
+        return 1.0, None
+    t = np.full(rate.shape, np.inf)
+    t[blocking] = np.maximum(slack[blocking], 0.0) / -rate[blocking]
+    k = int(np.argmin(t))  # the first of equal ratios, as a scan would find
+    return (float(t[k]), k) if t[k] < 1.0 else (1.0, None)
 
 
 def grid_starts(y: np.ndarray, *, mean: bool, o: int, dist_t: bool, nu: float) -> np.ndarray:
