@@ -72,14 +72,7 @@ def _forecast_positions(idx: pd.DatetimeIndex, source: str, window: int, start, 
         pos = np.array([len(idx)])
         dates = pd.DatetimeIndex([live])
     else:
-        mask = np.ones(len(idx), dtype=bool)
-        if lo is not None:
-            mask &= idx >= lo
-        else:
-            mask[:window] = False
-        if hi is not None:
-            mask &= idx <= hi
-        pos = np.flatnonzero(mask)
+        pos = _days_between(idx, lo, hi, window)
         dates = idx[pos]
         if (hi is None or hi >= live) and (lo is None or lo <= live):
             pos = np.append(pos, len(idx))
@@ -94,6 +87,22 @@ def _forecast_positions(idx: pd.DatetimeIndex, source: str, window: int, start, 
         when = dates[0].date()
         raise DataError(f"{source}: {have} returns before {when}, but a window of {window} returns needs {window}")
     return pos, dates
+
+
+def _days_between(idx: pd.DatetimeIndex, lo, hi, window: int) -> np.ndarray:
+    """Positions of the dates in ``[lo, hi]`` (from the ``window``-th without ``lo``)."""
+    if idx.is_monotonic_increasing:  # the checked series: two binary searches, not two passes
+        first = window if lo is None else int(idx.searchsorted(lo, side="left"))
+        stop = len(idx) if hi is None else int(idx.searchsorted(hi, side="right"))
+        return np.arange(first, max(first, stop))
+    mask = np.ones(len(idx), dtype=bool)
+    if lo is not None:
+        mask &= idx >= lo
+    else:
+        mask[:window] = False
+    if hi is not None:
+        mask &= idx <= hi
+    return np.flatnonzero(mask)
 
 
 def _d(ts, missing: str) -> str:
