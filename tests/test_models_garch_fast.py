@@ -34,6 +34,11 @@ def arch_loglik(y, p, o, mean, dist):
     return fixed.loglikelihood, fixed
 
 
+def built_kernel():
+    """The compiled kernel, even where MARKETCAST_KERNELS=off (.ci/kernels runs these tests so)."""
+    return pytest.importorskip("marketcast.models._garch_kernel")
+
+
 def real_returns(name: str) -> np.ndarray:
     from marketcast.data import load_series
 
@@ -71,7 +76,8 @@ def test_the_hessian_is_the_gradients_derivative_in_c_and_numpy(o, mean, dist):
     p = params_of(arch_fit(y, o, mean, dist), o, mean, dist) * 1.01
     bc = _garch_fast.backcast(y - (y.mean() if mean == "Constant" else 0.0))
     t = dist == "t"
-    c = _garch_fast.derivatives(y, p, t, bc, 2)
+    kernel = built_kernel()
+    c = _garch_fast.derivatives(y, p, t, bc, 2, kernel)
     n = _garch_fast.derivatives(y, p, t, bc, 2, kernel=None)
     assert c.loglik == pytest.approx(n.loglik, rel=1e-13) and c.variance == pytest.approx(n.variance, rel=1e-13)
     np.testing.assert_allclose(c.hess, n.hess, rtol=1e-9, atol=1e-9)
@@ -86,13 +92,12 @@ def test_the_hessian_is_the_gradients_derivative_in_c_and_numpy(o, mean, dist):
                          - _garch_fast.derivatives(y, down, t, bc, 1, None).grad) / (2 * h)
     np.testing.assert_allclose(c.hess, numeric, rtol=1e-6, atol=1e-6 * np.abs(c.hess).max())
     values = np.empty(2)
-    kernel = _garch_fast._kernel()
     kernel.logliks(y, np.array([p, p * 1.1]), t, bc, values)  # the grid's evaluation: one call, rows
-    assert values[0] == c.loglik and values[1] == _garch_fast.derivatives(y, p * 1.1, t, bc).loglik
+    assert values[0] == c.loglik and values[1] == _garch_fast.derivatives(y, p * 1.1, t, bc, 0, kernel).loglik
 
 
 def test_the_kernel_refuses_arrays_of_the_wrong_type_or_size():
-    kernel = _garch_fast._kernel()
+    kernel = built_kernel()
     y, p, g, h, out = np.ones(50), np.array([0, 0.1, 0.1, 0, 0.8, 6.0]), np.empty(6), np.empty((6, 6)), np.empty(1)
     assert np.isfinite(kernel.loglik(y, p, True, 1.0, 2, g, h, out))
     with pytest.raises(ValueError, match="p must hold at least 6 float64"):
@@ -178,8 +183,9 @@ def test_newton_in_c_is_its_python_reference(o, mean, dist):
     starts = [params_of(ref, o, "Constant" if mean else "Zero", "t" if dist else "normal") * 0.9]
     starts += list(_garch_fast.grid_starts(y, mean=mean, o=o, dist_t=dist, nu=8.0)[::5])
     starts.append(np.array([y.mean() if mean else 0.0, 0.1, 0.2 - 0.05 * o, 0.1 * o, 0.8, 6.0]))  # persistence 1
+    kernel = built_kernel()
     for start in starts:
-        c = _garch_fast.fit(y, start, mean=mean, o=o, dist_t=dist)
+        c = _garch_fast.fit(y, start, mean=mean, o=o, dist_t=dist, kernel=kernel)
         n = _garch_fast.fit(y, start, mean=mean, o=o, dist_t=dist, kernel=None)
         assert c.converged and n.converged and not c.polished and not n.polished, start
         assert c.loglik == pytest.approx(n.loglik, rel=1e-12), start
@@ -195,7 +201,7 @@ def test_fast_fit_from_a_poor_start_reaches_the_maximum():
         x[t] = np.sqrt(s2) * rng.standard_t(6) * np.sqrt(4 / 6)
         s2 = 0.05 + 0.1 * x[t] ** 2 + 0.85 * s2
     ref = arch_fit(x)
-    for kernel in (False, None):  # the C iteration and the NumPy one
+    for kernel in (built_kernel(), None):  # the C iteration and the NumPy one
         fast = _garch_fast.fit(x, np.array([0, 0.2, 0.2, 0, 0.6, 20.0]), mean=False, o=0, dist_t=True, kernel=kernel)
         assert fast.loglik >= ref.loglikelihood - 1e-6 * abs(ref.loglikelihood)
 
