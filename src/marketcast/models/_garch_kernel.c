@@ -58,23 +58,83 @@ static double trigamma_(double x) {
            x2 / x * (1.0 / 6 - x2 * (1.0 / 30 - x2 * (1.0 / 42 - x2 * (1.0 / 30 - x2 * (5.0 / 66 - x2 * 691.0 / 2730)))));
 }
 
+/* One observation's log-density l(sigma2, e, nu) (less the t's constant) through its pieces: the
+ * factors whose logs it sums (sigma2, 1 + q) and, by order, its derivatives (s: sigma2, n: nu). */
+typedef struct {
+    double opq, qo, e2r, l_s, l_e, l_ss, l_se, l_ee, l_ns, l_ne, l_nn;
+} Obs;
+
+static inline void pointwise_(double e, double s2, double w, double ik, int dist_t, int order, Obs *o) {
+    const double e2 = e * e, r = 1.0 / s2;
+    *o = (Obs){1.0, 0.0, e2 * r, 0, 0, 0, 0, 0, 0, 0, 0};
+    if (dist_t) {
+        const double q = e2 * r * ik, opq = 1.0 + q, ro = 1.0 / opq, qo = q * ro;
+        o->opq = opq, o->qo = qo;
+        if (order) o->l_s = (-0.5 + w * qo) * r, o->l_e = -2.0 * w * e * r * ik * ro;
+        if (order > 1) {
+            const double ro2 = ro * ro, r2 = r * r;
+            o->l_ss = (0.5 - w * qo - w * q * ro2) * r2;
+            o->l_se = 2.0 * w * e * r2 * ik * ro2;
+            o->l_ee = -2.0 * w * (1.0 - q) * r * ik * ro2;
+            o->l_ns = 0.5 * qo * r - w * q * r * ik * ro2;
+            o->l_ne = 2.0 * e * r * ik * (-0.5 * ro + w * ik * ro2);
+            o->l_nn = ik * qo - w * ik * ik * qo - w * ik * ik * q * ro2;
+        }
+    } else {
+        if (order) o->l_s = 0.5 * (e2 * r - 1.0) * r, o->l_e = -e * r;
+        if (order > 1) o->l_ss = (0.5 - e2 * r) * r * r, o->l_se = e * r * r, o->l_ee = -r;
+    }
+}
+
+/* A window's sums: the logs, the gradient's and the Hessian's (hs: l_s times the second
+ * derivatives of sigma2; cross, nus: l_se and l_ns times its first). */
+typedef struct {
+    double slog_s, slog_q, sqo, se2s, se, see, sne, snn, g[5], h[5][5], hs[8], cross[5], nus[5];
+} Sums;
+
+/* The log-likelihood and derivatives at p from the window's sums, with the t's constant n c(nu). */
+static void finish_(const Sums *s, Py_ssize_t n, int dist_t, double nu, int order, Point *pt) {
+    const double k = nu - 2.0, w = 0.5 * (nu + 1.0);
+    double c = -0.5 * log(2.0 * Py_MATH_PI), dc = 0.0, d2c = 0.0, h[NP][NP] = {{0}};
+    if (dist_t) {
+        c = lgamma(w) - lgamma(0.5 * nu) - 0.5 * log(Py_MATH_PI * k);
+        dc = 0.5 * digamma_(w) - 0.5 * digamma_(0.5 * nu) - 0.5 / k;
+        d2c = 0.25 * trigamma_(w) - 0.25 * trigamma_(0.5 * nu) + 0.5 / (k * k);
+    }
+    pt->ll = (dist_t ? -0.5 * s->slog_s - w * s->slog_q : -0.5 * (s->slog_s + s->se2s)) + (double)n * c;
+    if (order) {
+        for (int j = 0; j < 5; j++) pt->g[j] = s->g[j];
+        pt->g[0] -= s->se;
+        pt->g[5] = dist_t ? -0.5 * s->slog_q + w * (1.0 / k) * s->sqo + (double)n * dc : 0.0;
+    }
+    if (order > 1) {
+        static const int pairs[8][2] = {{0, 0}, {0, 2}, {0, 3}, {0, 4}, {1, 4}, {2, 4}, {3, 4}, {4, 4}};
+        for (int i = 0; i < 5; i++)
+            for (int j = i; j < 5; j++) h[i][j] = s->h[i][j];
+        for (int j = 0; j < 8; j++) h[pairs[j][0]][pairs[j][1]] += s->hs[j];
+        for (int j = 0; j < 5; j++) h[0][j] -= s->cross[j];
+        h[0][0] += s->see - s->cross[0];
+        for (int j = 0; j < 5; j++) h[j][5] = dist_t ? s->nus[j] : 0.0;
+        h[0][5] -= dist_t ? s->sne : 0.0;
+        h[5][5] = dist_t ? s->snn + (double)n * d2c : 0.0;
+        for (int i = 0; i < NP; i++)
+            for (int j = i; j < NP; j++) pt->h[i * NP + j] = pt->h[j * NP + i] = h[i][j];
+    }
+}
+
 /* The log-likelihood at p, with the derivatives up to order; returns whether it is finite. The
  * recursions: D_t = d sigma2_t / d(mu, omega, alpha, gamma, beta) and the eight second derivatives
  * S_t that are not identically zero (mumu, mualpha, mugamma, mubeta, omegabeta, alphabeta,
  * gammabeta, betabeta), each a linear filter with pole beta (see _loglik_numpy). */
 static int evaluate_(const Data *dat, const double *p, int order, Point *pt) {
     const double mu = p[0], om = p[1], al = p[2], ga = p[3], be = p[4], nu = p[5], bc = dat->bc;
-    const double *y = dat->y;
-    const Py_ssize_t n = dat->n;
-    const int dist_t = dat->dist_t;
-    double s2 = om + al * bc + ga * 0.5 * bc + be * bc, prev_s2 = s2;
+    const double *y = dat->y, ik = 1.0 / (nu - 2.0), w = 0.5 * (nu + 1.0);
+    double s2 = om + al * bc + ga * 0.5 * bc + be * bc, prev_s2 = s2, ps = 1.0, pq = 1.0;
     double d[5] = {0.0, 1.0, bc, 0.5 * bc, bc}, sd[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    double g[NP] = {0, 0, 0, 0, 0, 0}, h[NP][NP] = {{0}}, hs[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    double se = 0.0, see = 0.0, sne = 0.0, snn = 0.0, cross[5] = {0, 0, 0, 0, 0}, nus[5] = {0, 0, 0, 0, 0};
-    double ps = 1.0, pq = 1.0, slog_s = 0.0, slog_q = 0.0, sqo = 0.0, se2s = 0.0;
+    Sums sums;
+    memset(&sums, 0, sizeof sums);
     int chunk = 0;
-    const double k = nu - 2.0, ik = 1.0 / k, w = 0.5 * (nu + 1.0);
-    for (Py_ssize_t t = 0; t < n; t++) {
+    for (Py_ssize_t t = 0; t < dat->n; t++) {
         if (t > 0) {
             const double ep = y[t - 1] - mu, e2 = ep * ep, neg = ep < 0 ? 1.0 : 0.0;
             const double s2_new = om + al * e2 + ga * e2 * neg + be * s2;
@@ -97,91 +157,35 @@ static int evaluate_(const Data *dat, const double *p, int order, Point *pt) {
             }
             s2 = s2_new;
         }
-        const double e = y[t] - mu, e2 = e * e, r = 1.0 / s2;
-        double l_s = 0, l_e = 0, l_ss = 0, l_se = 0, l_ee = 0, l_ns = 0, l_ne = 0, l_nn = 0;
-        ps *= s2;
-        if (dist_t) {
-            const double q = e2 * r * ik, opq = 1.0 + q, ro = 1.0 / opq, qo = q * ro;
-            pq *= opq;
-            if (order) {
-                l_s = (-0.5 + w * qo) * r;
-                l_e = -2.0 * w * e * r * ik * ro;
-                sqo += qo;
-            }
-            if (order > 1) {
-                const double ro2 = ro * ro, r2 = r * r;
-                l_ss = (0.5 - w * qo - w * q * ro2) * r2;
-                l_se = 2.0 * w * e * r2 * ik * ro2;
-                l_ee = -2.0 * w * (1.0 - q) * r * ik * ro2;
-                l_ns = 0.5 * qo * r - w * q * r * ik * ro2;
-                l_ne = 2.0 * e * r * ik * (-0.5 * ro + w * ik * ro2);
-                l_nn = ik * qo - w * ik * ik * qo - w * ik * ik * q * ro2;
-            }
-        } else {
-            se2s += e2 * r;
-            if (order) {
-                l_s = 0.5 * (e2 * r - 1.0) * r;
-                l_e = -e * r;
-            }
-            if (order > 1) {
-                l_ss = (0.5 - e2 * r) * r * r;
-                l_se = e * r * r;
-                l_ee = -r;
-            }
-        }
+        Obs o;
+        pointwise_(y[t] - mu, s2, w, ik, dat->dist_t, order, &o);
+        ps *= s2, pq *= o.opq, sums.sqo += o.qo, sums.se2s += o.e2r;
         /* The logs of sigma2_t and 1 + q_t summed as logs of products of up to 8 (a log is most of
          * an evaluation's time); flushed early far from 1, so that no product under- or overflows. */
         if (++chunk == 8 || ps > 1e100 || ps < 1e-100 || pq > 1e100) {
-            slog_s += log(ps), slog_q += log(pq);
+            sums.slog_s += log(ps), sums.slog_q += log(pq);
             ps = pq = 1.0, chunk = 0;
         }
         if (order) {
-            for (int j = 0; j < 5; j++) g[j] += l_s * d[j];
-            se += l_e;
+            for (int j = 0; j < 5; j++) sums.g[j] += o.l_s * d[j];
+            sums.se += o.l_e;
         }
         if (order > 1) {
             for (int i = 0; i < 5; i++) {
-                const double a = l_ss * d[i];
-                for (int j = i; j < 5; j++) h[i][j] += a * d[j];
-                cross[i] += l_se * d[i];
-                nus[i] += l_ns * d[i];
+                const double a = o.l_ss * d[i];
+                for (int j = i; j < 5; j++) sums.h[i][j] += a * d[j];
+                sums.cross[i] += o.l_se * d[i];
+                sums.nus[i] += o.l_ns * d[i];
             }
-            for (int j = 0; j < 8; j++) hs[j] += l_s * sd[j];
-            see += l_ee;
-            sne += l_ne;
-            snn += l_nn;
+            for (int j = 0; j < 8; j++) sums.hs[j] += o.l_s * sd[j];
+            sums.see += o.l_ee, sums.sne += o.l_ne, sums.snn += o.l_nn;
         }
         prev_s2 = s2;
     }
-    {
-        const double ep = y[n - 1] - mu, e2 = ep * ep, neg = ep < 0 ? 1.0 : 0.0;
-        pt->var = om + al * e2 + ga * e2 * neg + be * prev_s2;
-    }
-    slog_s += log(ps), slog_q += log(pq);
-    const double ll = dist_t ? -0.5 * slog_s - w * slog_q : -0.5 * (slog_s + se2s);
-    double c = -0.5 * log(2.0 * Py_MATH_PI), dc = 0.0, d2c = 0.0;
-    if (dist_t) {
-        c = lgamma(w) - lgamma(0.5 * nu) - 0.5 * log(Py_MATH_PI * k);
-        dc = 0.5 * digamma_(w) - 0.5 * digamma_(0.5 * nu) - 0.5 / k;
-        d2c = 0.25 * trigamma_(w) - 0.25 * trigamma_(0.5 * nu) + 0.5 / (k * k);
-    }
-    pt->ll = ll + (double)n * c;
-    if (order) {
-        for (int j = 0; j < 5; j++) pt->g[j] = g[j];
-        pt->g[0] -= se;
-        pt->g[5] = dist_t ? -0.5 * slog_q + w * ik * sqo + (double)n * dc : 0.0;
-    }
-    if (order > 1) {
-        static const int pairs[8][2] = {{0, 0}, {0, 2}, {0, 3}, {0, 4}, {1, 4}, {2, 4}, {3, 4}, {4, 4}};
-        for (int j = 0; j < 8; j++) h[pairs[j][0]][pairs[j][1]] += hs[j];
-        for (int j = 0; j < 5; j++) h[0][j] -= cross[j];
-        h[0][0] += see - cross[0];
-        for (int j = 0; j < 5; j++) h[j][5] = dist_t ? nus[j] : 0.0;
-        h[0][5] -= dist_t ? sne : 0.0;
-        h[5][5] = dist_t ? snn + (double)n * d2c : 0.0;
-        for (int i = 0; i < NP; i++)
-            for (int j = i; j < NP; j++) pt->h[i * NP + j] = pt->h[j * NP + i] = h[i][j];
-    }
+    sums.slog_s += log(ps), sums.slog_q += log(pq);
+    const double ep = y[dat->n - 1] - mu, e2 = ep * ep, neg = ep < 0 ? 1.0 : 0.0;
+    pt->var = om + al * e2 + ga * e2 * neg + be * prev_s2;
+    finish_(&sums, dat->n, dat->dist_t, nu, order, pt);
     return isfinite(pt->ll);
 }
 
@@ -298,7 +302,39 @@ static int release_(double (*rows)[NP], const int *active, int na, const double 
     return lam[worst] < -tol ? worst : -1;
 }
 
-/* _garch_fast._newton, line for line. */
+/* _garch_fast._ratio_test: the longest step (at most 1) along d that keeps every inactive
+ * constraint, and the one it meets (-1 where none). */
+static double ratio_test_(double (*rows)[NP], const double *rhs, int nc, const double *x, const double *d, int m,
+                          const int *active, int na, int *hit) {
+    double t = 1.0;
+    *hit = -1;
+    for (int k = 0; k < nc; k++) {
+        const double rate = dot_(rows[k], d, m);
+        int is_active = 0;
+        for (int a = 0; a < na; a++) is_active |= active[a] == k;
+        if (rate < -1e-300 && !is_active) {
+            const double t_k = fmax(dot_(rows[k], x, m) - rhs[k], 0.0) / -rate;
+            if (t_k < t) t = t_k, *hit = k;
+        }
+    }
+    return t;
+}
+
+/* The gradient and Hessian in the subspace: gz = z gf, hzz = z H_ff z^T (z's rows span it). */
+static void reduce_(double (*z)[NP], int r, const double *h, const int *free_, int m, const double *gf, double *gz,
+                    double *hzz) {
+    for (int a = 0; a < r; a++) {
+        gz[a] = dot_(z[a], gf, m);
+        for (int b = 0; b < r; b++) {
+            double s = 0.0;
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < m; j++) s += z[a][i] * h[free_[i] * NP + free_[j]] * z[b][j];
+            hzz[a * r + b] = s;
+        }
+    }
+}
+
+/* _garch_fast._newton, line for line (the active-set method of Nocedal and Wright, section 16.5). */
 static void newton_(const Data *dat, int o, const double *lo, const double *hi, int max_newton, double *p,
                     double *info) {
     int free_[NP], pos[NP], m = 0, nc = 0, active[MAXC], na = 0, steps = 0, converged = 0;
@@ -334,15 +370,7 @@ static void newton_(const Data *dat, int o, const double *lo, const double *hi, 
             double z[NP][NP], gf[NP], gz[NP], hzz[NP * NP], u[NP], d[NP], decrement, gmax = 0.0;
             const int r = null_space_(rows, active, &na, m, z);
             for (int j = 0; j < m; j++) gf[j] = cur.g[free_[j]], gmax = fmax(gmax, fabs(gf[j]));
-            for (int a = 0; a < r; a++) {
-                gz[a] = dot_(z[a], gf, m);
-                for (int b = 0; b < r; b++) {
-                    double s = 0.0;
-                    for (int i = 0; i < m; i++)
-                        for (int j = 0; j < m; j++) s += z[a][i] * cur.h[free_[i] * NP + free_[j]] * z[b][j];
-                    hzz[a * r + b] = s;
-                }
-            }
+            reduce_(z, r, cur.h, free_, m, gf, gz, hzz);
             const int how = direction_(hzz, gz, r, u, &decrement);
             if (!how) break;
             if (how == 1 && decrement < 1e-10 * fmax(1.0, fabs(cur.ll))) {
@@ -359,17 +387,8 @@ static void newton_(const Data *dat, int o, const double *lo, const double *hi, 
                 d[i] = 0.0;
                 for (int a = 0; a < r; a++) d[i] += z[a][i] * u[a];
             }
-            double t = 1.0; /* the ratio test: the longest step that keeps every inactive constraint */
-            int hit = -1;
-            for (int k = 0; k < nc; k++) {
-                const double rate = dot_(rows[k], d, m);
-                int is_active = 0;
-                for (int a = 0; a < na; a++) is_active |= active[a] == k;
-                if (rate < -1e-300 && !is_active) {
-                    const double t_k = fmax(dot_(rows[k], x, m) - rhs[k], 0.0) / -rate;
-                    if (t_k < t) t = t_k, hit = k;
-                }
-            }
+            int hit;
+            double t = ratio_test_(rows, rhs, nc, x, d, m, active, na, &hit);
             int moved = 0;
             for (int tries = 0; tries < 40 && !moved; tries++) { /* backtracking, Armijo's condition */
                 double q[NP];
