@@ -5,7 +5,7 @@ day's model fitted on the 504 returns before it and forecast one day ahead:
 
 * marketcast ``GARCHVolatility`` (GARCH(1,1)-t, zero mean, percent returns: arch's model): the
   first day fitted by arch from its own start, each later day by Newton's method from the day
-  before (``_garch_fast``, the likelihood in C);
+  before (``_garch_fast``: the whole Newton iteration in C);
 * arch's ``arch_model(...).fit()`` from its default start (what marketcast did before issue 12),
   on every ``--arch-step``-th day (it is the slow one);
 * statsforecast's ``StatsForecast(models=[GARCH(1, 1)]).cross_validation(h=1, n_windows=250,

@@ -34,6 +34,11 @@ def arch_loglik(y, p, o, mean, dist):
     return fixed.loglikelihood, fixed
 
 
+def built_kernel():
+    """The compiled kernel, even where MARKETCAST_KERNELS=off (.ci/kernels runs these tests so)."""
+    return pytest.importorskip("marketcast.models._garch_kernel")
+
+
 def real_returns(name: str) -> np.ndarray:
     from marketcast.data import load_series
 
@@ -65,10 +70,55 @@ def test_the_likelihood_and_gradient_are_archs(o, mean, dist):
 
 
 @pytest.mark.realdata
-@pytest.mark.parametrize("name,model", [("AAPL", "garch"), ("XOM", "garch"), ("JPM", "gjr-garch"), ("VIX", "garch"),
-                                        ("ABMD", "garch")])  # ABMD: two basins; a warm start alone stays in the lower
-def test_daily_refits_reach_archs_maximum_and_forecast(name, model):
+@pytest.mark.parametrize("o,mean,dist", [(1, "Constant", "t"), (1, "Constant", "normal")])
+def test_the_hessian_is_the_gradients_derivative_in_c_and_numpy(o, mean, dist):
+    y = 100 * real_returns("AAPL")[-505:-1]
+    p = params_of(arch_fit(y, o, mean, dist), o, mean, dist) * 1.01
+    bc = _garch_fast.backcast(y - (y.mean() if mean == "Constant" else 0.0))
+    t = dist == "t"
+    kernel = built_kernel()
+    c = _garch_fast.derivatives(y, p, t, bc, 2, kernel)
+    n = _garch_fast.derivatives(y, p, t, bc, 2, kernel=None)
+    assert c.loglik == pytest.approx(n.loglik, rel=1e-13) and c.variance == pytest.approx(n.variance, rel=1e-13)
+    np.testing.assert_allclose(c.hess, n.hess, rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(c.hess, c.hess.T)
+    numeric = np.zeros((6, 6))
+    for i in range(6 if t else 5):  # central differences of the NumPy gradient
+        h = 1e-6 * max(abs(p[i]), 0.1)
+        up, down = p.copy(), p.copy()
+        up[i] += h
+        down[i] -= h
+        numeric[:, i] = (_garch_fast.derivatives(y, up, t, bc, 1, None).grad
+                         - _garch_fast.derivatives(y, down, t, bc, 1, None).grad) / (2 * h)
+    np.testing.assert_allclose(c.hess, numeric, rtol=1e-6, atol=1e-6 * np.abs(c.hess).max())
+    values = np.empty(2)
+    kernel.logliks(y, np.array([p, p * 1.1]), t, bc, values)  # the grid's evaluation: one call, rows
+    assert values[0] == c.loglik and values[1] == _garch_fast.derivatives(y, p * 1.1, t, bc, 0, kernel).loglik
+
+
+def test_the_kernel_refuses_arrays_of_the_wrong_type_or_size():
+    kernel = built_kernel()
+    y, p, g, h, out = np.ones(50), np.array([0, 0.1, 0.1, 0, 0.8, 6.0]), np.empty(6), np.empty((6, 6)), np.empty(1)
+    assert np.isfinite(kernel.loglik(y, p, True, 1.0, 2, g, h, out))
+    with pytest.raises(ValueError, match="p must hold at least 6 float64"):
+        kernel.loglik(y, p[:5], True, 1.0, 0, g, h, out)
+    with pytest.raises(ValueError, match="hess must hold"):
+        kernel.loglik(y, p, True, 1.0, 2, g, h[:2], out)
+    with pytest.raises(ValueError, match="y must hold"):
+        kernel.loglik(y.astype(np.float32), p, True, 1.0, 0, g, h, out)
+    with pytest.raises(ValueError, match="order 3"):
+        kernel.loglik(y, p, True, 1.0, 3, g, h, out)
+    with pytest.raises(ValueError, match="contiguous"):
+        kernel.newton(np.ones(100)[::2], p.copy(), True, 1.0, 0, p, p, 30, np.empty(4))
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name,model,kernels", [("AAPL", "garch", ""), ("XOM", "garch", ""), ("JPM", "gjr-garch", ""),
+                                                ("VIX", "garch", ""), ("ABMD", "garch", ""), ("ABMD", "garch", "off")])
+def test_daily_refits_reach_archs_maximum_and_forecast(name, model, kernels, monkeypatch):
     # 25 consecutive days, each refitted from the day before; arch fits each one from its own start.
+    # ABMD has two basins (a warm start alone stays in the lower): in C and on the NumPy fallback.
+    monkeypatch.setenv("MARKETCAST_KERNELS", kernels)
     o = 1 if model == "gjr-garch" else 0
     r = real_returns(name)
     windows = np.lib.stride_tricks.sliding_window_view(r, 504)[-25:]
@@ -123,6 +173,26 @@ def test_refit_every_is_validated_by_the_model():
         garch.GARCHVolatility(refit_every=0).forecast_windows(r, window_stats(r))
 
 
+@pytest.mark.realdata
+@pytest.mark.parametrize("o,mean,dist", [(0, False, True), (1, True, True), (1, True, False)])
+def test_newton_in_c_is_its_python_reference(o, mean, dist):
+    # The C iteration transliterates _newton: from the same starts (a warm one, arch's grid points,
+    # one on the persistence bound) both reach the same constrained maximum without SLSQP.
+    y = 100 * real_returns("JPM")[-505:-1]
+    ref = arch_fit(y, o, "Constant" if mean else "Zero", "t" if dist else "normal")
+    starts = [params_of(ref, o, "Constant" if mean else "Zero", "t" if dist else "normal") * 0.9]
+    starts += list(_garch_fast.grid_starts(y, mean=mean, o=o, dist_t=dist, nu=8.0)[::5])
+    starts.append(np.array([y.mean() if mean else 0.0, 0.1, 0.2 - 0.05 * o, 0.1 * o, 0.8, 6.0]))  # persistence 1
+    kernel = built_kernel()
+    for start in starts:
+        c = _garch_fast.fit(y, start, mean=mean, o=o, dist_t=dist, kernel=kernel)
+        n = _garch_fast.fit(y, start, mean=mean, o=o, dist_t=dist, kernel=None)
+        assert c.converged and n.converged and not c.polished and not n.polished, start
+        assert c.loglik == pytest.approx(n.loglik, rel=1e-12), start
+        np.testing.assert_allclose(c.params, n.params, rtol=1e-5, atol=1e-7)
+        assert c.loglik >= ref.loglikelihood - 1e-6 * abs(ref.loglikelihood), start
+
+
 def test_fast_fit_from_a_poor_start_reaches_the_maximum():
     rng = np.random.default_rng(5)
     x = np.empty(1500)
@@ -131,8 +201,9 @@ def test_fast_fit_from_a_poor_start_reaches_the_maximum():
         x[t] = np.sqrt(s2) * rng.standard_t(6) * np.sqrt(4 / 6)
         s2 = 0.05 + 0.1 * x[t] ** 2 + 0.85 * s2
     ref = arch_fit(x)
-    fast = _garch_fast.fit(x, np.array([0, 0.2, 0.2, 0, 0.6, 20.0]), mean=False, o=0, dist_t=True)
-    assert fast.loglik >= ref.loglikelihood - 1e-6 * abs(ref.loglikelihood)
+    for kernel in (built_kernel(), None):  # the C iteration and the NumPy one
+        fast = _garch_fast.fit(x, np.array([0, 0.2, 0.2, 0, 0.6, 20.0]), mean=False, o=0, dist_t=True, kernel=kernel)
+        assert fast.loglik >= ref.loglikelihood - 1e-6 * abs(ref.loglikelihood)
 
 
 @pytest.mark.realdata
