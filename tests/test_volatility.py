@@ -108,3 +108,19 @@ def test_blocks_bound_memory_and_change_no_digit(vix, monkeypatch):
     pd.testing.assert_frame_equal(whole.drop(columns="seconds"), blocks.drop(columns="seconds"), check_exact=True)
     n = len(whole) // 3
     assert ticks[:3] == [7, 7, 7] and sum(ticks) == 3 * n
+
+
+def test_forecast_days_bound_finer_than_the_dates_unit():
+    """A start or end at 12:00 on second-stamped dates takes the same days as pandas' comparisons
+    (binary search alone refused it: 'Cannot losslessly convert units')."""
+    import numpy as np
+    import pandas as pd
+
+    from marketcast.volatility import forecast_dates
+
+    idx = pd.DatetimeIndex(pd.bdate_range("2020-01-01", periods=40).values.astype("datetime64[s]"))
+    returns = pd.Series(np.linspace(0.01, -0.01, 40), index=idx)
+    pos, dates = forecast_dates(returns, 10, start="2020-01-20 12:00", end="2020-01-24 12:00")
+    mask = (idx >= pd.Timestamp("2020-01-20 12:00")) & (idx <= pd.Timestamp("2020-01-24 12:00"))
+    assert list(pos) == list(np.flatnonzero(mask))
+    assert list(dates) == list(idx[mask])

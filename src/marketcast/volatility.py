@@ -92,9 +92,12 @@ def _forecast_positions(idx: pd.DatetimeIndex, source: str, window: int, start, 
 def _days_between(idx: pd.DatetimeIndex, lo, hi, window: int) -> np.ndarray:
     """Positions of the dates in ``[lo, hi]`` (from the ``window``-th without ``lo``)."""
     if idx.is_monotonic_increasing:  # the checked series: two binary searches, not two passes
-        first = window if lo is None else int(idx.searchsorted(lo, side="left"))
-        stop = len(idx) if hi is None else int(idx.searchsorted(hi, side="right"))
-        return np.arange(first, max(first, stop))
+        try:
+            first = window if lo is None else int(idx.searchsorted(lo, side="left"))
+            stop = len(idx) if hi is None else int(idx.searchsorted(hi, side="right"))
+            return np.arange(first, max(first, stop))
+        except (TypeError, ValueError):  # a bound finer than the dates' unit, or with a time zone: the
+            pass  # comparisons below take the first, and refuse the second with pandas' own error
     mask = np.ones(len(idx), dtype=bool)
     if lo is not None:
         mask &= idx >= lo
