@@ -207,6 +207,23 @@ def test_fast_fit_from_a_poor_start_reaches_the_maximum():
 
 
 @pytest.mark.realdata
+@pytest.mark.parametrize("kernel", ["c", "numpy"])
+def test_the_grid_check_leaves_a_lower_basin_that_newton_alone_stays_in(kernel):
+    # ABMD, 87 windows before the data's end: a persistent GARCH basin (beta ~ 0.99) and a higher
+    # ARCH(1)-like one (beta = 0); arch's grid start finds the higher. A warm start from the
+    # persistent basin must be moved out of it by fit_checked's grid check.
+    k = built_kernel() if kernel == "c" else None
+    y = 100 * np.lib.stride_tricks.sliding_window_view(real_returns("ABMD"), 504)[-87]
+    ref = arch_fit(y).loglikelihood
+    start = np.array([0.0, 0.01, 0.006, 0.0, 0.99, 3.4])
+    alone = _garch_fast.fit(y, start, mean=False, o=0, dist_t=True, kernel=k)
+    assert alone.converged and alone.params[4] > 0.9
+    assert alone.loglik < ref - 1e-4 * abs(ref)  # the lower basin: the check below has work to do
+    checked = _garch_fast.fit_checked(y, start, mean=False, o=0, dist_t=True, kernel=k)
+    assert checked.loglik >= ref - 1e-6 * abs(ref) and checked.params[4] < 0.1
+
+
+@pytest.mark.realdata
 def test_cli_refit_every(capsys, tmp_path):
     import pandas as pd
 
