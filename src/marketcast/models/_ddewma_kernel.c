@@ -14,7 +14,8 @@
  * (a), fess and last (m, a), all C-contiguous doubles given by address.
  *
  * stats(m, k, stride, w, mean, rho, cdf, z): the window statistics of stats.window_stats (mean, sign
- * correlation of eq. 3, F at the mean, sample volatilities Z_t) in one pass per window. Its sums
+ * correlation of eq. 3, F at the mean, sample volatilities Z_t) in four vectorised passes over each
+ * window (sum; sign counts; the three sums of eq. 3 at once; Z), with no scratch arrays. Its sums
  * are NumPy's pairwise summation (numpy/_core/src/umath/loops_utils.h.src: blocks of up to 128
  * in 8 accumulators, halves above), so that they too give NumPy's bits. Window i starts at
  * w + i * stride (doubles), so that overlapping rolling windows need no copy.
@@ -95,6 +96,7 @@ static void smooth_window(int k, int a, int l, const double *restrict z, double 
 }
 
 /* NumPy's pairwise sum of a[0..n) (stride 1), the order of its add.reduce. */
+CLONES
 static double pairwise_sum(const double *a, Py_ssize_t n) {
     if (n < 8) {
         double res = 0.;
@@ -116,31 +118,96 @@ static double pairwise_sum(const double *a, Py_ssize_t n) {
     }
 }
 
-/* One window: buf holds 3k doubles of scratch. */
-static void stats_window(Py_ssize_t k, const double *restrict w, double *restrict buf, double *mean_out,
-                         double *rho_out, double *cdf_out, double *restrict z) {
-    double *c = buf, *p = buf + k, *q = buf + 2 * k;
-    const double mean = pairwise_sum(w, k) / (double)k;
-    double signs = 0.0, below = 0.0;
+/* Sign correlation's three sums at once, each NumPy's pairwise sum (pairwise_sum's order) of an
+ * array computed on the fly: sum c * sc, sum sc * sc and sum c * c over the window, where
+ * c = w - mean and sc = sign(c) - smean. One pass, no scratch arrays. */
+#define SC(x) ((double)(((x) > 0) - ((x) < 0)) - smean)
+CLONES
+static void sign_sums_leaf(const double *w, Py_ssize_t n, double mean, double smean, double out[3]) {
+    if (n < 8) {
+        double p = 0., q = 0., cc = 0.;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const double c = w[i] - mean, sc = SC(c);
+            p += c * sc;
+            q += sc * sc;
+            cc += c * c;
+        }
+        out[0] = p, out[1] = q, out[2] = cc;
+        return;
+    }
+    double rp[8], rq[8], rc[8];
+    Py_ssize_t i;
+    for (int j = 0; j < 8; j++) {
+        const double c = w[j] - mean, sc = SC(c);
+        rp[j] = c * sc;
+        rq[j] = sc * sc;
+        rc[j] = c * c;
+    }
+    for (i = 8; i < n - (n % 8); i += 8)
+        for (int j = 0; j < 8; j++) {
+            const double c = w[i + j] - mean, sc = SC(c);
+            rp[j] += c * sc;
+            rq[j] += sc * sc;
+            rc[j] += c * c;
+        }
+    double p = ((rp[0] + rp[1]) + (rp[2] + rp[3])) + ((rp[4] + rp[5]) + (rp[6] + rp[7]));
+    double q = ((rq[0] + rq[1]) + (rq[2] + rq[3])) + ((rq[4] + rq[5]) + (rq[6] + rq[7]));
+    double cc = ((rc[0] + rc[1]) + (rc[2] + rc[3])) + ((rc[4] + rc[5]) + (rc[6] + rc[7]));
+    for (; i < n; i++) {
+        const double c = w[i] - mean, sc = SC(c);
+        p += c * sc;
+        q += sc * sc;
+        cc += c * c;
+    }
+    out[0] = p, out[1] = q, out[2] = cc;
+}
+#undef SC
+
+static void sign_sums(const double *w, Py_ssize_t n, double mean, double smean, double out[3]) {
+    if (n <= 128) {
+        sign_sums_leaf(w, n, mean, smean, out);
+        return;
+    }
+    Py_ssize_t n2 = n / 2;
+    n2 -= n2 % 8;
+    double lo[3], hi[3];
+    sign_sums(w, n2, mean, smean, lo);
+    sign_sums(w + n2, n - n2, mean, smean, hi);
+    for (int j = 0; j < 3; j++) out[j] = lo[j] + hi[j];
+}
+
+/* Counts of positive and negative deviations from the mean and of values at or below it:
+ * integers, so any order (and the vector units) give NumPy's sums of signs exactly. */
+CLONES
+static void sign_counts(const double *restrict w, Py_ssize_t k, double mean, int64_t counts[3]) {
+    int64_t pos = 0, neg = 0, below = 0;
     for (Py_ssize_t i = 0; i < k; i++) {
-        c[i] = w[i] - mean;
-        signs += (c[i] > 0) - (c[i] < 0); /* integers: any order gives the same sum */
+        const double c = w[i] - mean;
+        pos += c > 0;
+        neg += c < 0;
         below += w[i] <= mean;
     }
-    const double smean = signs / (double)k;
-    for (Py_ssize_t i = 0; i < k; i++) {
-        const double sc = (double)((c[i] > 0) - (c[i] < 0)) - smean;
-        p[i] = c[i] * sc;
-        q[i] = sc * sc;
-    }
-    const double num = pairwise_sum(p, k);
-    const double sqq = pairwise_sum(q, k);
-    for (Py_ssize_t i = 0; i < k; i++) p[i] = c[i] * c[i];
-    const double scc = pairwise_sum(p, k);
-    const double rho = num / sqrt(scc * sqq);
-    const double f = below / (double)k;
-    const double den = 2.0 * rho * sqrt(f * (1.0 - f));
+    counts[0] = pos, counts[1] = neg, counts[2] = below;
+}
+
+CLONES
+static void scaled_deviations(const double *restrict w, Py_ssize_t k, double mean, double den, double *restrict z) {
     for (Py_ssize_t i = 0; i < k; i++) z[i] = fabs(w[i] - mean) / den;
+}
+
+/* One window. */
+static void stats_window(Py_ssize_t k, const double *restrict w, double *mean_out, double *rho_out, double *cdf_out,
+                         double *restrict z) {
+    const double mean = pairwise_sum(w, k) / (double)k;
+    int64_t counts[3];
+    sign_counts(w, k, mean, counts);
+    const double smean = (double)(counts[0] - counts[1]) / (double)k;
+    double sums[3];
+    sign_sums(w, k, mean, smean, sums);
+    const double rho = sums[0] / sqrt(sums[2] * sums[1]);
+    const double f = (double)counts[2] / (double)k;
+    const double den = 2.0 * rho * sqrt(f * (1.0 - f));
+    scaled_deviations(w, k, mean, den, z);
     *mean_out = mean;
     *rho_out = rho;
     *cdf_out = f;
@@ -155,13 +222,10 @@ static PyObject *stats(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "ddewma stats: bad dimensions");
         return NULL;
     }
-    double *buf = malloc(3 * (size_t)k * sizeof(double));
-    if (buf == NULL) return PyErr_NoMemory();
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < m; i++)
-        stats_window(k, DPTR(w) + i * stride, buf, DPTR(mean) + i, DPTR(rho) + i, DPTR(cdf) + i, DPTR(z) + i * k);
+        stats_window(k, DPTR(w) + i * stride, DPTR(mean) + i, DPTR(rho) + i, DPTR(cdf) + i, DPTR(z) + i * k);
     Py_END_ALLOW_THREADS
-    free(buf);
     Py_RETURN_NONE;
 }
 
