@@ -486,23 +486,10 @@ def _parse_dates(
         raise DataError(f"{name}: {unit} {lines[i]}: column '{column}': empty date")
     # Strip a time of day or a timezone: these are daily series. Times other than midnight are
     # kept (seconds into the day) so that intraday rows can be recognised.
-    clock = text.str.extract(TIME_OF_DAY)
     times = None
-    if clock["h"].notna().any():
-        seconds = (
-            clock["h"].astype(float) * 3600 + clock["m"].astype(float) * 60 + clock["s"].astype(float).fillna(0)
-        ).fillna(0)
-        if (seconds != 0).any():
-            times = seconds.to_numpy()
-    text = text.str.replace(TIME_OF_DAY, "", regex=True)
-    candidates, partial = [], []
-    for fmt, label in _DATE_FORMATS:
-        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
-        ok = int(parsed.notna().sum())
-        if ok == len(text):
-            candidates.append((fmt, label, parsed))
-        elif ok > 0:
-            partial.append((ok, label, parsed))
+    if text.str.contains(":", regex=False).any():  # TIME_OF_DAY needs one; most daily files have none
+        text, times = _strip_times(text)
+    candidates, partial = _date_candidates(text, _DATE_FORMATS)
     if not candidates and partial:
         ok, label, parsed = max(partial, key=lambda c: c[0])
         if ok >= 0.9 * len(text):
@@ -526,6 +513,42 @@ def _parse_dates(
     return pd.DatetimeIndex(candidates[0][2]).normalize(), times
 
 
+def _strip_times(text: pd.Series) -> tuple[pd.Series, np.ndarray | None]:
+    """The dates without their time of day, and the seconds into the day where any is not midnight."""
+    clock = text.str.extract(TIME_OF_DAY)
+    times = None
+    if clock["h"].notna().any():
+        seconds = (
+            clock["h"].astype(float) * 3600 + clock["m"].astype(float) * 60 + clock["s"].astype(float).fillna(0)
+        ).fillna(0)
+        if (seconds != 0).any():
+            times = seconds.to_numpy()
+    return text.str.replace(TIME_OF_DAY, "", regex=True), times
+
+
+def _date_candidates(text: pd.Series, formats) -> tuple[list, list]:
+    """The formats under which every row parses (with the parsed dates), and the partial ones.
+
+    A format that fails on one of the first rows cannot parse every row, so it is tried on all
+    rows only where no format parses them all (the partial ones then name the bad row); a clean
+    file is parsed once or twice instead of once per format.
+    """
+    head = text.iloc[:64]
+    whole = [f for f in formats if pd.to_datetime(head, format=f[0], errors="coerce").notna().all()]
+    for tried in (whole, formats):
+        candidates, partial = [], []
+        for fmt, label in tried:
+            parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+            ok = int(parsed.notna().sum())
+            if ok == len(text):
+                candidates.append((fmt, label, parsed))
+            elif ok > 0:
+                partial.append((ok, label, parsed))
+        if candidates:
+            return candidates, partial
+    return candidates, partial
+
+
 def _to_numbers(
     col: pd.Series,
     *,
@@ -543,6 +566,11 @@ def _to_numbers(
     """
     if col.dtype.kind in "fiu":
         return col.to_numpy(dtype=np.float64)
+    if not decimal_comma and pd.api.types.is_string_dtype(col):
+        # Where every cell (text) already parses, the cleaning below changes no value: skip it.
+        values = pd.to_numeric(col, errors="coerce")
+        if values.notna().all():
+            return _finite(values.to_numpy(dtype=np.float64), strict, name, unit, lines, column)
     text = col.astype(str).str.strip()
     if decimal_comma:
         has_comma = text.str.contains(",", regex=False)
@@ -557,7 +585,10 @@ def _to_numbers(
         if strict or bad.sum() < 0.5 * len(text):
             raise DataError(f"{name}: {unit} {lines[i]}: column '{column}': '{col.iloc[i]}' is not a number")
         return None
-    out = values.to_numpy(dtype=np.float64)
+    return _finite(values.to_numpy(dtype=np.float64), strict, name, unit, lines, column)
+
+
+def _finite(out: np.ndarray, strict: bool, name, unit, lines, column) -> np.ndarray:
     if strict and np.isinf(out).any():
         i = int(np.flatnonzero(np.isinf(out))[0])
         raise DataError(f"{name}: {unit} {lines[i]}: column '{column}': infinite value")
