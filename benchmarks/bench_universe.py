@@ -1,7 +1,8 @@
 """The universe job on the S&P 500 folder: wall time with 1 and 2 Dask workers, peak memory per worker.
 
 The issue's settings: DD-EWMA and GARCH-t, tails 1% and 5%, the last 250 days plus the live one,
-a window of 504 returns. Each worker count gets a fresh LocalCluster (one thread per worker);
+a window of 504 returns. Each worker count gets a fresh LocalCluster, the job's own
+(``universe.engine.local_cluster``: one thread per worker, its batch settings);
 the time is that of ``marketcast.risk`` on it (cluster start excluded, printed apart), and the
 peak memory is each worker process's maximum resident set size after the run. Goals: 2 workers
 at least 1.8x faster than 1; under 1 GiB per worker. On a shared machine, compare the two
@@ -52,15 +53,13 @@ def subsample(folder: Path, n: int | None, dest: Path) -> Path:
 
 
 def run(universe: Path, workers: int, args):
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     import marketcast.universe as mu
-    from marketcast.universe.engine import THREAD_CAPS
+    from marketcast.universe.engine import local_cluster
 
     t0 = time.perf_counter()
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="4GiB",
-                      host="127.0.0.1", dashboard_address="127.0.0.1:0", env=dict(THREAD_CAPS)) as cluster, \
-            Client(cluster) as client:
+    with local_cluster(workers, "4GiB") as cluster, Client(cluster) as client:
         client.wait_for_workers(workers)
         start = time.perf_counter() - t0
         with tempfile.TemporaryDirectory() as tmp:
@@ -154,14 +153,12 @@ def _warm() -> None:
 
 def same_work(files: list[Path], workers: int, args) -> list[tuple]:
     """marketcast GARCH-t, statsforecast GARCH(1,1) and DD-EWMA, one Dask task per asset each."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    from marketcast.universe.engine import THREAD_CAPS
+    from marketcast.universe.engine import local_cluster
 
     rows = []
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="4GiB",
-                      host="127.0.0.1", dashboard_address="127.0.0.1:0", env=dict(THREAD_CAPS)) as cluster, \
-            Client(cluster) as client:
+    with local_cluster(workers, "4GiB") as cluster, Client(cluster) as client:
         client.wait_for_workers(workers)
         client.run(_warm)
         garch_files = [str(p) for p in files[: args.garch_assets]]
