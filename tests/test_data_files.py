@@ -80,6 +80,11 @@ def write(tmp_path, name, text, mode="w"):
         ("neg.csv", "Date,Close\n2020-01-02,1.5\n2020-01-03,0\n", "neg.csv: line 3: column 'Close': non-positive price 0 on 2020-01-03"),
         ("baddate.csv", "Date,Close\n" + "".join(f"2020-01-{d:02d},1\n" for d in range(1, 21)) + "2020-13-45,1\n",
          "baddate.csv: line 22: column 'Date': '2020-13-45' is not a date"),
+        # after the first 64 rows, which decide the formats tried on every row
+        ("latedate.csv", "Date,Close\n" + "".join(f"{d:%Y-%m-%d},1\n" for d in pd.bdate_range("2020-01-01", periods=100))
+         + "2020-13-45,1\n", "latedate.csv: line 102: column 'Date': '2020-13-45' is not a date (expected YYYY-MM-DD"),
+        ("latenumber.csv", "Date,Close\n" + "".join(f"{d:%Y-%m-%d},1\n" for d in pd.bdate_range("2020-01-01", periods=100))
+         + "2020-06-01,1..5\n", "latenumber.csv: line 102: column 'Close': '1..5' is not a number"),
         ("nodate.csv", "a,b\nx,1\n", "nodate.csv: no date column"),
         ("dups.csv", "Date,Close\n2020-01-02,1\n2020-01-03,2\n2020-01-03,3\n",
          "dups.csv: lines 3 and 4: two different rows for 2020-01-03"),

@@ -27,7 +27,7 @@ GIB = 1 << 30
 #: Dask settings of the LocalCluster the job starts: a batch of long tasks needs no statistical
 #: profiler sampling each worker's stack every 10 ms, nor memory and system monitors 10 and 2
 #: times a second. On two cores Dask's defaults took ~8% of a core while idle and more while busy
-#: (~1% with these), CPU the assets' work then lacks. The dashboard still shows tasks and memory.
+#: (~2% with these), CPU the assets' work then lacks. The dashboard still shows tasks and memory.
 BATCH_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.worker.memory.monitor-interval": "1s",
