@@ -1,0 +1,72 @@
+"""Text cells to dates and numbers (data/cells.py), against the rules written out here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from marketcast.data.cells import parse_dates, to_numbers
+from marketcast.errors import DataError
+
+
+def cells(values) -> pd.Series:
+    return pd.Series(values, dtype=str)
+
+
+def lines(n: int) -> np.ndarray:
+    return np.arange(2, n + 2)
+
+
+@pytest.mark.parametrize("fmt", ["%Y-%m-%d", "%m/%d/%Y", "%d-%b-%Y", "%b %d, %Y", "%Y%m%d", "%Y/%m/%d"])
+def test_every_format_gives_the_days_and_no_times(fmt):
+    days = pd.bdate_range("2019-12-20", periods=90)  # more rows than the 64 that choose the formats
+    dates, times = parse_dates(cells([f"{d:{fmt}}" for d in days]), name="f", column="Date", lines=lines(90))
+    assert (dates == days).all() and times is None
+
+
+def test_month_and_day_order_is_decided_by_the_rows_order():
+    # Every day and month <= 12, so both readings parse; read month first, the rows would go
+    # Oct, Nov, Dec, Jan, Feb, Mar.
+    days = pd.to_datetime(["2021-01-10", "2021-01-11", "2021-01-12", "2021-02-01", "2021-02-02", "2021-02-03"])
+    text = cells([f"{d:%d/%m/%Y}" for d in days])
+    dates, _ = parse_dates(text, name="f", column="Date", lines=lines(6))
+    assert (dates == days).all()
+
+
+def test_times_of_day_are_stripped_and_returned_where_not_midnight():
+    text = cells(["2021-03-01 09:30", "2021-03-01 16:00:00", "2021-03-02T10:00:00Z"])
+    dates, times = parse_dates(text, name="f", column="Date", lines=lines(3))
+    assert list(dates.strftime("%Y-%m-%d")) == ["2021-03-01", "2021-03-01", "2021-03-02"]
+    np.testing.assert_array_equal(times, [9.5 * 3600, 16 * 3600, 10 * 3600])
+    _, midnight = parse_dates(cells(["2021-03-01 00:00:00", "2021-03-02 00:00"]), name="f", column="D", lines=lines(2))
+    assert midnight is None
+
+
+def test_a_bad_date_after_the_first_rows_is_named_by_its_line():
+    days = [f"{d:%Y-%m-%d}" for d in pd.bdate_range("2020-01-01", periods=80)]
+    with pytest.raises(DataError, match=r"^f: line 72: column 'Date': '2020-02-31' is not a date \(expected YYYY-MM-DD"):
+        parse_dates(cells(days[:70] + ["2020-02-31"] + days[70:]), name="f", column="Date", lines=lines(81))
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        (["1.5", "2", "3e2"], [1.5, 2.0, 300.0]),  # every cell parses as it is
+        ([" 1.5", "1,234.5", "7 "], [1.5, 1234.5, 7.0]),  # padded, thousands separators
+        (["1.5", "", "NA", "-", "2"], [1.5, np.nan, np.nan, np.nan, 2.0]),  # missing markers
+    ],
+)
+def test_numbers_with_and_without_cleaning(values, expected):
+    out = to_numbers(cells(values), name="f", column="Close", lines=lines(len(values)), strict=True)
+    np.testing.assert_array_equal(out, np.array(expected))
+
+
+def test_decimal_comma_and_refusals():
+    out = to_numbers(cells(["1.234,5", "2,5", "3"]), name="f", column="C", lines=lines(3), strict=True, decimal_comma=True)
+    np.testing.assert_array_equal(out, [1234.5, 2.5, 3.0])
+    with pytest.raises(DataError, match=r"^f: line 3: column 'Close': '1_000' is not a number$"):
+        to_numbers(cells(["1", "1_000"]), name="f", column="Close", lines=lines(2), strict=True)
+    with pytest.raises(DataError, match=r"^f: line 2: column 'Close': infinite value$"):
+        to_numbers(cells(["inf", "1"]), name="f", column="Close", lines=lines(2), strict=True)
+    assert to_numbers(cells(["AAPL", "AAPL"]), name="f", column="Symbol", lines=lines(2), strict=False) is None
