@@ -49,6 +49,25 @@ def test_a_bad_date_after_the_first_rows_is_named_by_its_line():
         parse_dates(cells(days[:70] + ["2020-02-31"] + days[70:]), name="f", column="Date", lines=lines(81))
 
 
+def test_a_format_the_first_rows_do_not_use_is_still_named_for_the_bad_rows():
+    # 64 ISO rows, then 700 month-first ones: no format parses every row; the message names the
+    # format most rows use and the first row that breaks it.
+    head = [f"{d:%Y-%m-%d}" for d in pd.bdate_range("2018-01-01", periods=64)]
+    tail = [f"{d:%m/%d/%Y}" for d in pd.bdate_range("2018-04-02", periods=700)]
+    with pytest.raises(DataError, match=r"^f: line 2: column 'Date': '2018-01-01' is not a date \(expected MM/DD/YYYY like"):
+        parse_dates(cells(head + tail), name="f", column="Date", lines=lines(764))
+
+
+def test_an_ambiguous_head_is_decided_by_every_rows_order():
+    # The first 64 rows are days 1-12 of their months (both readings parse them, and both in
+    # order); the later rows are every day of 2017, which only day-first reads.
+    head = [d for d in pd.date_range("2015-01-01", "2016-12-31") if d.day <= 12][:64]
+    days = pd.DatetimeIndex(head).append(pd.date_range("2017-01-01", periods=100))
+    text = cells([f"{d:%d/%m/%Y}" for d in days])
+    dates, _ = parse_dates(text, name="f", column="Date", lines=lines(len(days)))
+    assert (dates == days).all()
+
+
 @pytest.mark.parametrize(
     "values, expected",
     [
@@ -60,6 +79,13 @@ def test_a_bad_date_after_the_first_rows_is_named_by_its_line():
 def test_numbers_with_and_without_cleaning(values, expected):
     out = to_numbers(cells(values), name="f", column="Close", lines=lines(len(values)), strict=True)
     np.testing.assert_array_equal(out, np.array(expected))
+
+
+def test_an_arrow_backed_text_column_is_refused_like_any_other():
+    pa = pytest.importorskip("pyarrow")
+    col = pd.Series(["x", "1"], dtype=pd.ArrowDtype(pa.string()))
+    with pytest.raises(DataError, match=r"^f: line 2: column 'C': 'x' is not a number$"):
+        to_numbers(col, name="f", column="C", lines=lines(2), strict=True)
 
 
 def test_decimal_comma_and_refusals():

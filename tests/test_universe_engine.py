@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from marketcast.universe.engine import BATCH_CONFIG, THREAD_CAPS, Engine, local_cluster
 
 
 def _worker_settings() -> dict:
+    import logging
     import os
 
     import dask
@@ -15,6 +18,7 @@ def _worker_settings() -> dict:
     return {
         "config": {key: dask.config.get(key) for key in BATCH_CONFIG},
         "env": {key: os.environ.get(key) for key in THREAD_CAPS},
+        "log_levels": [h.level for h in logging.getLogger("distributed").handlers],
     }
 
 
@@ -22,11 +26,12 @@ def test_the_jobs_local_cluster_runs_batch_settings_with_one_blas_thread():
     pytest.importorskip("distributed")
     from distributed import Client
 
-    with local_cluster(1, "1GiB") as cluster, Client(cluster) as client:
+    with local_cluster(1, "1GiB", worker_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
         (seen,) = client.run(_worker_settings).values()
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
     assert seen["config"] == BATCH_CONFIG  # the profiler off, monitors slowed, in the worker process
     assert seen["env"] == THREAD_CAPS
+    assert seen["log_levels"] == [logging.CRITICAL]  # no retried heartbeat's traceback on the terminal
 
 
 def test_engine_choice_is_exclusive():

@@ -124,9 +124,9 @@ def to_numbers(
         return col.to_numpy(dtype=np.float64)
     if not decimal_comma and pd.api.types.is_string_dtype(col):
         # Where every cell (text) already parses, the cleaning below changes no value: skip it.
-        values = pd.to_numeric(col, errors="coerce")
-        if values.notna().all():
-            return _finite(values.to_numpy(dtype=np.float64), strict, name, unit, lines, column)
+        fast = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        if not np.isnan(fast).any():  # (an arrow-backed column's failures are NaN, not missing)
+            return _finite(fast, strict, name, unit, lines, column)
     text = col.astype(str).str.strip()
     if decimal_comma:
         has_comma = text.str.contains(",", regex=False)

@@ -81,7 +81,8 @@ def connect(engine: Engine, echo: Callable[[str], None]):
     """A Dask client (and the LocalCluster it owns, or ``None``); unreachable schedulers raise a DataError."""
     from distributed import Client
 
-    if not logging.getLogger().isEnabledFor(logging.INFO):  # Dask's INFO lines only with --verbose
+    verbose = logging.getLogger().isEnabledFor(logging.INFO)
+    if not verbose:  # Dask's INFO lines only with --verbose
         for name in ("distributed", "tornado", "bokeh"):
             logging.getLogger(name).setLevel(logging.ERROR)
     if engine.kind == "scheduler":
@@ -104,7 +105,7 @@ def connect(engine: Engine, echo: Callable[[str], None]):
         return client, None
     n = engine.workers or _cores()
     limit = engine.memory_limit or _memory_limit(n)
-    cluster = local_cluster(n, limit)
+    cluster = local_cluster(n, limit, worker_logs=logging.WARNING if verbose else logging.CRITICAL)
     try:
         client = Client(cluster, set_as_default=False)
     except BaseException:
@@ -117,9 +118,15 @@ def connect(engine: Engine, echo: Callable[[str], None]):
     return client, cluster
 
 
-def local_cluster(n_workers: int, memory_limit: int | str):
+def local_cluster(n_workers: int, memory_limit: int | str, worker_logs: int = logging.ERROR):
     """The LocalCluster the job starts: ``n_workers`` processes of one thread, BLAS and OpenMP held
-    to one thread (:data:`THREAD_CAPS`), :data:`BATCH_CONFIG`, listening on 127.0.0.1 only."""
+    to one thread (:data:`THREAD_CAPS`), :data:`BATCH_CONFIG`, listening on 127.0.0.1 only.
+
+    ``worker_logs``: the level from which the workers' log lines reach the terminal. Without
+    ``--verbose`` only critical ones: a heartbeat that a loaded machine delays prints a Dask
+    traceback at ERROR although Dask retries it, and what the job itself must say (a failed
+    asset, a worker lost for good) reaches the user through ``failures.csv`` and the summary.
+    """
     import dask
     from distributed import LocalCluster
 
@@ -131,7 +138,7 @@ def local_cluster(n_workers: int, memory_limit: int | str):
             memory_limit=memory_limit,
             host="127.0.0.1",
             dashboard_address="127.0.0.1:0",
-            silence_logs=logging.ERROR,
+            silence_logs=worker_logs,
             env=dict(THREAD_CAPS),
         )
 
