@@ -8,7 +8,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from marketcast.service import schemas
 from marketcast.service.saved import ServiceError
 
-__all__ = ["READ", "WRITE", "SECURED", "BODY", "errors", "require", "settings_of", "store_path", "models_dir"]
+__all__ = ["READ", "WRITE", "SECURED", "BODY", "errors", "require", "store_path", "models_dir"]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `marketcast keys add`.")
 _CREDENTIALS = Security(_bearer)
@@ -61,11 +61,6 @@ def require(scope: str):
 
 
 READ, WRITE = Depends(require("read")), Depends(require("write"))
-
-
-def settings_of(request: Request):
-    """The app's :class:`~marketcast.service.settings.ServiceSettings`."""
-    return request.app.state.settings
 
 
 def store_path(request: Request) -> str | None:
