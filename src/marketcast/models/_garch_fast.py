@@ -404,7 +404,7 @@ def _fit(y, start, bc, lo, hi, o, dist_t, mean, max_newton, kernel) -> FastFit:
     def evaluate(p, grad=True):
         return loglik(y, p, dist_t, bc, grad, kernel)
 
-    return _slsqp(y, p, lo, hi, free, o, dist_t, bc, mean, steps, evaluate)
+    return _slsqp(p, lo, hi, free, o, steps, evaluate)
 
 
 @functools.cache
@@ -458,20 +458,8 @@ def fit_checked(y: np.ndarray, start: np.ndarray, *, mean: bool, o: int, dist_t:
     return best
 
 
-def _slsqp(y, p, lo, hi, free, o, dist_t, bc, mean, steps, evaluate) -> FastFit:
-    """SLSQP with the analytic gradient and arch's constraints, from ``p`` (or arch-like starting values)."""
-    if p is None:
-        v = float(np.mean((y - (y.mean() if mean else 0.0)) ** 2))
-        p = np.array(
-            [
-                y.mean() if mean else 0.0,
-                v * 0.05,
-                0.05 if not o else 0.03,
-                0.05 if o else 0.0,
-                0.9,
-                8.0 if dist_t else 0.0,
-            ]
-        )
+def _slsqp(p, lo, hi, free, o, steps, evaluate) -> FastFit:
+    """SLSQP with the analytic gradient and arch's constraints, from ``p``."""
     full = p.copy()
     scale = np.abs(evaluate(full, False)[0]) or 1.0
 
