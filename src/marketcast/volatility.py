@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -299,11 +300,14 @@ def rolling_volatility(
     return out
 
 
+@dataclass(frozen=True)
 class _RollingDays:
     """The forecast days of a rolling run: their dates, windows of returns and realised returns."""
 
-    def __init__(self, dates, windows, window_dates, realised) -> None:
-        self.dates, self.windows, self.window_dates, self.realised = dates, windows, window_dates, realised
+    dates: pd.DatetimeIndex
+    windows: np.ndarray  # (days, window) returns
+    window_dates: np.ndarray  # (days, window) dates of those returns
+    realised: np.ndarray  # each day's log return, NaN on the live day
 
     @classmethod
     def of(cls, prices: pd.Series, window: int, start, end) -> _RollingDays:
